@@ -1,0 +1,146 @@
+#include "core/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace kcr::core {
+
+uint64_t parse_memory_mib(const std::string& text) {
+  auto bad = [&] {
+    return Error("memory size '" + text + "' is not valid",
+                 "give a size such as 512M or 1G (at least 128M)", ExitCode::usage);
+  };
+  if (text.empty()) throw bad();
+  std::size_t pos = 0;
+  uint64_t value = 0;
+  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+    value = value * 10 + static_cast<uint64_t>(text[pos] - '0');
+    if (value > (1ull << 40)) throw bad();
+    ++pos;
+  }
+  if (pos == 0) throw bad();
+  std::string suffix = text.substr(pos);
+  if (suffix == "" || suffix == "M" || suffix == "m" || suffix == "MiB") {
+  } else if (suffix == "G" || suffix == "g" || suffix == "GiB") {
+    value *= 1024;
+  } else {
+    throw bad();
+  }
+  if (value < 128 || value > 64 * 1024) throw bad();
+  return value;
+}
+
+namespace {
+
+std::string home_dir() {
+  const char* h = std::getenv("HOME");
+  return h && *h ? h : "/root";
+}
+
+Config defaults() {
+  Config c;
+  if (::geteuid() == 0) {
+    c.state_dir = "/run/kcr";
+    c.cache_dir = "/var/cache/kcr";
+    c.data_dir = "/var/lib/kcr";
+  } else {
+    const char* rt = std::getenv("XDG_RUNTIME_DIR");
+    c.state_dir = rt && *rt ? std::string(rt) + "/kcr" : "/tmp/kcr-" + std::to_string(::getuid());
+    c.cache_dir = home_dir() + "/.cache/kcr";
+    c.data_dir = home_dir() + "/.local/share/kcr";
+  }
+  return c;
+}
+
+}  // namespace
+
+Config parse_config(const std::string& yaml_text, const std::string& source_name, Config c) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw Error("config " + source_name + ": line " + std::to_string(e.mark.line + 1) + ": " +
+                    e.msg,
+                "fix the YAML syntax", ExitCode::usage);
+  }
+  if (root.IsNull()) return c;
+  if (!root.IsMap()) {
+    throw Error("config " + source_name + ": expected a mapping of settings at the top level",
+                "write settings as 'key: value' lines", ExitCode::usage);
+  }
+  for (const auto& item : root) {
+    std::string key = item.first.as<std::string>();
+    const YAML::Node& v = item.second;
+    auto str = [&]() {
+      if (!v.IsScalar()) {
+        throw Error("config " + source_name + ": '" + key + "' must be a single value", {},
+                    ExitCode::usage);
+      }
+      return v.as<std::string>();
+    };
+    try {
+      if (key == "state_dir") c.state_dir = str();
+      else if (key == "cache_dir") c.cache_dir = str();
+      else if (key == "data_dir") c.data_dir = str();
+      else if (key == "qemu") c.qemu = str();
+      else if (key == "image") c.image = str();
+      else if (key == "memory") c.memory_mib = parse_memory_mib(str());
+      else if (key == "cpus") {
+        c.cpus = v.as<unsigned>();
+        if (c.cpus < 1 || c.cpus > 64) throw Error("cpus must be between 1 and 64");
+      } else if (key == "boot_timeout") {
+        c.boot_timeout_s = v.as<unsigned>();
+        if (c.boot_timeout_s < 1) throw Error("boot_timeout must be at least 1 second");
+      } else if (key == "accel") {
+        c.accel = str();
+        if (c.accel != "auto" && c.accel != "kvm" && c.accel != "tcg") {
+          throw Error("accel must be auto, kvm or tcg, not '" + c.accel + "'");
+        }
+      } else {
+        throw Error("unknown setting '" + key + "'");
+      }
+    } catch (const YAML::Exception& e) {
+      throw Error("config " + source_name + ": '" + key + "': " + e.msg, {}, ExitCode::usage);
+    } catch (const Error& e) {
+      throw Error("config " + source_name + ": " + e.what(),
+                  "known settings: state_dir, cache_dir, data_dir, qemu, image, memory, cpus, "
+                  "boot_timeout, accel",
+                  ExitCode::usage);
+    }
+  }
+  return c;
+}
+
+Config load_config(const std::string& explicit_path) {
+  Config c = defaults();
+  std::string path = explicit_path;
+  bool required = !path.empty();
+  if (path.empty()) {
+    if (const char* env = std::getenv("KCR_CONFIG"); env && *env) {
+      path = env;
+      required = true;
+    } else {
+      path = "/etc/kcr/config.yaml";
+    }
+  }
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    c = parse_config(ss.str(), path, c);
+  } else if (required) {
+    throw Error("config file " + path + " cannot be read", "check the path given to --config",
+                ExitCode::usage);
+  }
+  if (const char* v = std::getenv("KCR_STATE_DIR"); v && *v) c.state_dir = v;
+  if (const char* v = std::getenv("KCR_CACHE_DIR"); v && *v) c.cache_dir = v;
+  if (const char* v = std::getenv("KCR_DATA_DIR"); v && *v) c.data_dir = v;
+  return c;
+}
+
+}  // namespace kcr::core

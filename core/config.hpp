@@ -1,0 +1,34 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace kcr::core {
+
+// Settings that apply to every command. Sources, later winning: built-in
+// defaults, the YAML file (--config, $KCR_CONFIG, /etc/kcr/config.yaml), then
+// the KCR_STATE_DIR / KCR_CACHE_DIR / KCR_DATA_DIR environment variables.
+struct Config {
+  std::string state_dir;      // running VMs: sockets, pid files, serial logs
+  std::string cache_dir;      // guest images and downloaded packages
+  std::string data_dir;       // checkpoints
+  std::string qemu = "qemu-system-x86_64";
+  std::string image = "default";   // guest image a VM boots unless --image says otherwise
+  uint64_t memory_mib = 512;
+  unsigned cpus = 1;
+  unsigned boot_timeout_s = 60;    // TCG boots take seconds; allow a slow, shared machine
+  std::string accel = "auto";      // auto | kvm | tcg
+};
+
+// Parses a YAML config document; throws kcr::Error (ExitCode::usage) naming
+// the file, the key and what is wrong.
+Config parse_config(const std::string& yaml_text, const std::string& source_name, Config base);
+
+// Loads the effective configuration. EXPLICIT_PATH (from --config) must exist;
+// the default locations are optional.
+Config load_config(const std::string& explicit_path = {});
+
+// Parses a memory size such as "512M", "1G", "1024" (MiB); throws on nonsense.
+uint64_t parse_memory_mib(const std::string& text);
+
+}  // namespace kcr::core
