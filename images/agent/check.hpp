@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string>
+
+namespace kcr::agent {
+
+// What the guest knows about CRIU and its kernel.
+struct CriuStatus {
+  std::string version;         // "3.17.1"; empty when criu is missing
+  bool ok = false;             // `criu check` said "Looks good."
+  std::string check_output;    // its output, trimmed
+  std::string kernel_release;  // uname -r
+};
+
+// Runs `criu --version` and `criu check` (each bounded in time) and uname.
+CriuStatus probe_criu();
+
+// Extracts X from a "Version: X" line of `criu --version` output; empty when absent.
+std::string parse_criu_version(const std::string& output);
+
+// Returns text without leading and trailing whitespace.
+std::string trim(const std::string& text);
+
+}  // namespace kcr::agent

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "agent.pb.h"
+#include "core/frame.hpp"
+#include "images/agent/check.hpp"
+#include "images/agent/port.hpp"
+#include "images/agent/process.hpp"
+#include "images/agent/workloads.hpp"
+
+namespace kcr::agent {
+
+// Serves the host's requests on a port, one at a time, and reaps every child meanwhile.
+class Server {
+ public:
+  // Serves on port, keeping workload state under state_dir; criu is the startup probe's result.
+  Server(std::unique_ptr<Port> port, std::string state_dir, CriuStatus criu);
+
+  // Serves forever; as PID 1 a shutdown request powers the machine off, otherwise it returns.
+  void run();
+
+  // Answers one request; never throws (failures become Response.error).
+  proto::Response handle(const proto::Request& request);
+
+ private:
+  void on_bytes(const std::string& bytes);
+  void on_frame(const std::string& frame);
+  void send(proto::Response& response);
+  proto::Hello hello() const;
+  void shut_down();
+
+  std::unique_ptr<Port> m_port;
+  core::FrameDecoder m_decoder;
+  WorkloadTable m_workloads;
+  CriuStatus m_criu;
+  std::uint64_t m_start_ms;
+  bool m_discarding = false;        // the input stream lost sync; skip it until the host reconnects
+  Clock::time_point m_last_data{};  // when bytes last arrived from the host
+  bool m_shutdown_requested = false;
+  bool m_stop = false;
+};
+
+}  // namespace kcr::agent

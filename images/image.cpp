@@ -1,0 +1,455 @@
+#include "images/image.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/sha256.hpp"
+#include "core/subprocess.hpp"
+#include "core/time.hpp"
+#include "images/deb.hpp"
+#include "images/init_scripts.hpp"
+#include "images/initramfs.hpp"
+#include "images/libraries.hpp"
+#include "images/manifest.hpp"
+#include "images/modules.hpp"
+#include "kcr/version.hpp"
+
+namespace fs = std::filesystem;
+
+namespace kcr::images {
+
+namespace {
+
+constexpr const char* k_kernel_metapackage = "linux-image-cloud-amd64";
+constexpr const char* k_kernel_file = "vmlinuz";
+constexpr const char* k_initrd_file = "initramfs.cpio";
+constexpr const char* k_manifest_file = "manifest.yaml";
+
+// What the guest loads (guest.md); names missing from the package or built in are skipped.
+const std::vector<std::string> k_guest_modules = {
+    "virtio_mmio",     "virtio_console", "virtio_net", "vmw_vsock_virtio_transport",
+    "unix_diag",       "inet_diag",      "tcp_diag",   "udp_diag",
+    "af_packet_diag",  "netlink_diag",   "nf_tables",  "nft_ct",
+    "nft_reject_inet", "overlay",        "tun",        "veth"};
+
+std::string images_root(const core::Config& cfg) {
+  return cfg.cache_dir + "/images";
+}
+std::string image_dir(const core::Config& cfg, const std::string& name) {
+  return images_root(cfg) + "/" + name;
+}
+
+void check_image_name(const std::string& name) {
+  bool ok =
+      !name.empty() && name.size() <= 64 && name[0] != '.' &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      });
+  if (!ok) {
+    throw Error("guest image name '" + name + "' is not valid",
+                "use letters, digits, '-', '_' and '.'", ExitCode::usage);
+  }
+}
+
+void make_dirs(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("cannot create " + dir + ": " + ec.message());
+}
+
+std::string first_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
+
+// "linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb" -> package and version.
+std::string package_label_from_deb(const std::string& deb_path) {
+  std::string base = fs::path(deb_path).filename().string();
+  if (base.ends_with(".deb")) base.resize(base.size() - 4);
+  auto first = base.find('_');
+  if (first == std::string::npos) return base;
+  auto second = base.find('_', first + 1);
+  return base.substr(0, first) + " " + base.substr(first + 1, second - first - 1);
+}
+
+// The newest cached download of PACKAGE in DIR, if any (so rebuilds work offline).
+std::optional<std::string> cached_deb(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.starts_with(prefix) && name.ends_with("_amd64.deb")) found.push_back(e.path());
+  }
+  if (found.empty()) return std::nullopt;
+  std::sort(found.begin(), found.end());
+  return found.back();
+}
+
+std::string resolve_kernel_package() {
+  auto r = core::run_subprocess({"apt-cache", "depends", k_kernel_metapackage});
+  if (!r.ok()) {
+    throw Error(fmt::format("cannot resolve {}: apt-cache depends failed: {}", k_kernel_metapackage,
+                            first_line(r.err)),
+                "run 'apt-get update', or pass a kernel package with --kernel-deb");
+  }
+  std::size_t pos = 0;
+  while ((pos = r.out.find("Depends: ", pos)) != std::string::npos) {
+    pos += 9;
+    std::string dep = r.out.substr(pos, r.out.find('\n', pos) - pos);
+    if (dep.starts_with("linux-image-") && dep.ends_with("-cloud-amd64") &&
+        dep != k_kernel_metapackage) {
+      return dep;
+    }
+  }
+  throw Error(fmt::format("cannot find the kernel package behind {} in apt's metadata",
+                          k_kernel_metapackage),
+              "run 'apt-get update', or pass a kernel package with --kernel-deb");
+}
+
+std::string fetch_kernel_deb(const core::Config& cfg,
+                             const std::function<void(const std::string&)>& progress) {
+  std::string downloads = cfg.cache_dir + "/downloads";
+  make_dirs(downloads);
+  std::string package;
+  try {
+    package = resolve_kernel_package();
+  } catch (const Error&) {
+    // Offline and apt knows nothing: a package downloaded earlier still does.
+    if (auto cached = cached_deb(downloads, "linux-image-")) {
+      progress("apt cannot resolve " + std::string(k_kernel_metapackage) + "; using " + *cached);
+      return *cached;
+    }
+    throw;
+  }
+  if (auto cached = cached_deb(downloads, package + "_")) {
+    progress("using cached " + fs::path(*cached).filename().string());
+    return *cached;
+  }
+  progress("fetching " + package);
+  core::SubprocessOptions options;
+  options.cwd = downloads;
+  options.timeout = std::chrono::minutes(10);
+  auto r = core::run_subprocess({"apt-get", "download", package}, options);
+  auto deb = cached_deb(downloads, package + "_");
+  if (!r.ok() || !deb) {
+    std::string why = r.timed_out ? "timed out" : first_line(r.err);
+    throw Error("cannot download " + package + ": apt-get download failed: " + why,
+                "run 'apt-get update' and check the network, or pass a kernel package with "
+                "--kernel-deb");
+  }
+  return *deb;
+}
+
+std::string host_criu_version(const std::string& criu) {
+  auto r = core::run_subprocess({criu, "--version"});
+  if (!r.ok()) throw Error("'" + criu + " --version' failed: " + first_line(r.err));
+  auto pos = r.out.find("Version:");
+  if (pos == std::string::npos) throw Error("cannot parse '" + criu + " --version' output");
+  std::string v = first_line(r.out.substr(pos + 8));
+  v.erase(0, v.find_first_not_of(" \t"));
+  return v.substr(0, v.find_last_not_of(" \t\r") + 1);
+}
+
+std::string require_host_program(const std::string& name, const std::string& package) {
+  auto path = core::find_program(name);
+  if (!path) {
+    throw Error(name + " was not found on this host; the guest image needs it",
+                "install it: apt-get install " + package);
+  }
+  return *path;
+}
+
+// The host files the guest runs, as guest path -> host path.
+struct Userland {
+  std::map<std::string, std::string> programs;  // busybox, criu, tar, nft
+  std::vector<std::string> libraries;           // interpreter + shared libraries
+  std::string agent_path;
+  std::string criu_path;
+};
+
+Userland collect_userland(const BuildOptions& opts) {
+  Userland u;
+  if (opts.agent_path.empty()) {
+    throw Error("no agent binary given for the guest image", "pass the path of kcr-agent",
+                ExitCode::usage);
+  }
+  if (::access(opts.agent_path.c_str(), X_OK) != 0 || fs::is_directory(opts.agent_path)) {
+    throw Error("agent binary " + opts.agent_path + " is not an executable file");
+  }
+  u.agent_path = fs::absolute(opts.agent_path).string();
+  if (::access("/bin/busybox", X_OK) != 0) {
+    throw Error("/bin/busybox was not found on this host; the guest image needs it",
+                "install it: apt-get install busybox-static");
+  }
+  u.criu_path = require_host_program("criu", "criu");
+  u.programs = {{"/bin/busybox", "/bin/busybox"},
+                {"criu", u.criu_path},
+                {"tar", "/bin/tar"},
+                {"nft", require_host_program("nft", "nftables")}};
+  std::vector<std::string> roots = {u.agent_path};
+  for (const auto& [name, path] : u.programs) roots.push_back(path);
+  u.libraries = library_closure(roots, read_host_elf_deps, resolve_host_library);
+  return u;
+}
+
+std::string compute_content_hash(const std::string& deb_path, const Userland& u) {
+  core::Sha256 h;
+  auto field = [&](std::string_view label, std::string_view value) {
+    h.update(label);
+    h.update(std::to_string(value.size()) + ":");
+    h.update(value);
+  };
+  field("format", std::to_string(k_image_format_version));
+  field("kernel-deb", core::sha256_file_hex(deb_path));
+  std::set<std::string> files = {u.agent_path};
+  for (const auto& [name, path] : u.programs) files.insert(path);
+  files.insert(u.libraries.begin(), u.libraries.end());
+  for (const auto& path : files) {
+    field("path", path);
+    field("file", core::sha256_file_hex(path));
+  }
+  field("init", k_init_script);
+  field("stage2", k_stage2_script);
+  for (const auto& m : k_guest_modules) field("module", m);
+  return h.hex_digest();
+}
+
+std::optional<ImageManifest> load_manifest(const std::string& dir) {
+  std::string path = dir + "/" + k_manifest_file;
+  if (::access(path.c_str(), F_OK) != 0) return std::nullopt;
+  return manifest_from_yaml(read_file(path), dir, path);
+}
+
+bool artifacts_exist(const ImageInfo& info) {
+  std::error_code ec;
+  return fs::is_regular_file(info.kernel, ec) && fs::is_regular_file(info.initrd, ec) &&
+         fs::file_size(info.kernel, ec) == info.kernel_bytes &&
+         fs::file_size(info.initrd, ec) == info.initrd_bytes;
+}
+
+// What the build takes out of the kernel package.
+struct KernelParts {
+  std::string release;
+  std::string vmlinuz;
+  std::string config;
+  std::set<std::string> builtin;           // normalised module names
+  std::map<std::string, DebFile> modules;  // normalised name -> .ko
+  std::map<std::string, std::vector<std::string>> depends;
+};
+
+KernelParts read_kernel_deb(const std::string& deb_path) {
+  KernelParts k;
+  std::vector<DebFile> kernels;
+  auto want = [](std::string_view p) {
+    return p.starts_with("boot/vmlinuz-") || p.starts_with("boot/config-") ||
+           (p.starts_with("lib/modules/") &&
+            (p.ends_with(".ko") || p.ends_with("/modules.builtin")));
+  };
+  read_deb_data(deb_path, want, [&](DebFile&& f) {
+    if (f.path.starts_with("boot/vmlinuz-")) {
+      kernels.push_back(std::move(f));
+    } else if (f.path.starts_with("boot/config-")) {
+      k.config = std::move(f.data);
+    } else if (f.path.ends_with("/modules.builtin")) {
+      std::size_t start = 0;
+      while (start < f.data.size()) {
+        auto end = f.data.find('\n', start);
+        if (end == std::string::npos) end = f.data.size();
+        k.builtin.insert(module_name_from_path(f.data.substr(start, end - start)));
+        start = end + 1;
+      }
+    } else {
+      ModInfo info = parse_modinfo(f.data, deb_path + ": " + f.path);
+      std::string name = info.name.empty() ? module_name_from_path(f.path) : info.name;
+      k.depends[name] = std::move(info.depends);
+      k.modules[name] = std::move(f);
+    }
+  });
+  if (kernels.size() != 1) {
+    throw Error(fmt::format("{}: expected one boot/vmlinuz-* in the package, found {}", deb_path,
+                            kernels.size()),
+                "pass a linux-image-* kernel package");
+  }
+  k.release = kernels[0].path.substr(std::string("boot/vmlinuz-").size());
+  k.vmlinuz = std::move(kernels[0].data);
+  return k;
+}
+
+std::string megabytes(uint64_t bytes) {
+  return fmt::format("{} MB", (bytes + 500'000) / 1'000'000);
+}
+
+}  // namespace
+
+BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
+                        const std::function<void(const std::string&)>& progress) {
+  check_image_name(opts.name);
+  const std::string dir = image_dir(cfg, opts.name);
+  try {
+    Userland userland = collect_userland(opts);
+    std::string deb_path;
+    if (!opts.kernel_deb.empty()) {
+      if (!fs::is_regular_file(opts.kernel_deb)) {
+        throw Error("kernel package " + opts.kernel_deb + " does not exist", {}, ExitCode::usage);
+      }
+      deb_path = opts.kernel_deb;
+    } else {
+      deb_path = fetch_kernel_deb(cfg, progress);
+    }
+
+    std::string hash = compute_content_hash(deb_path, userland);
+    if (!opts.force) {
+      try {
+        auto existing = load_manifest(dir);
+        if (existing && existing->image.content_hash == hash && artifacts_exist(existing->image)) {
+          progress("guest image '" + opts.name + "' is up to date");
+          return {existing->image, false};
+        }
+      } catch (const Error&) {
+        // An unreadable manifest is simply rebuilt.
+      }
+    }
+
+    progress("reading " + fs::path(deb_path).filename().string());
+    KernelParts kernel = read_kernel_deb(deb_path);
+    std::vector<std::string> requested;
+    for (const auto& m : k_guest_modules) {
+      std::string name = normalize_module_name(m);
+      if (kernel.modules.count(name) && !kernel.builtin.count(name)) requested.push_back(name);
+    }
+    std::vector<std::string> order = order_modules(requested, kernel.depends);
+    progress(fmt::format("kernel {}: {} modules", kernel.release, order.size()));
+
+    InitramfsTree tree;
+    // The host's merged-/usr symlinks (/bin -> usr/bin) come first: everything added later
+    // resolves through them, so the guest's paths mean what they mean on the host.
+    for (const char* top : {"/bin", "/sbin", "/lib", "/lib64"}) {
+      std::error_code ec;
+      if (fs::is_symlink(top, ec)) tree.add_symlink(top, fs::read_symlink(top, ec).string());
+    }
+    for (const auto& [name, path] : userland.programs) tree.add_host_path(path);
+    for (const auto& lib : userland.libraries) tree.add_host_path(lib);
+    tree.add_file("/usr/bin/kcr-agent", read_file(userland.agent_path), 0755);
+    for (const char* d : {"/proc", "/sys", "/dev", "/tmp", "/run", "/root", "/etc", "/newroot",
+                          "/var", "/mnt", "/usr/bin", "/usr/sbin"}) {
+      tree.add_dir(d, 0755);
+    }
+    tree.add_dir("/tmp", 01777);
+    tree.add_dir("/root", 0700);
+    tree.add_char_device("/dev/console", 5, 1, 0600);
+    tree.add_char_device("/dev/null", 1, 3, 0666);
+    tree.add_file("/init", k_init_script, 0755);
+    tree.add_file("/sbin/kcr-stage2", k_stage2_script, 0755);
+    tree.add_file("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0644);
+    tree.add_file("/etc/group", "root:x:0:\ntty:x:5:\n", 0644);
+    tree.add_file("/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n", 0644);
+    tree.add_file("/etc/hostname", "kcr\n", 0644);
+    std::string order_list;
+    std::string module_root = "/lib/modules/" + kernel.release + "/";
+    for (const auto& name : order) {
+      DebFile& ko = kernel.modules.at(name);
+      std::string guest_path = "/" + ko.path;
+      tree.add_file(guest_path, std::move(ko.data), 0644);
+      order_list += guest_path + "\n";
+    }
+    tree.add_file("/lib/modules/kcr.order", order_list, 0644);
+
+    make_dirs(dir);
+    // Without a manifest the image is incomplete: drop it before touching the artifacts.
+    std::string manifest_path = dir + "/" + k_manifest_file;
+    if (::unlink(manifest_path.c_str()) != 0 && errno != ENOENT) {
+      throw_errno("cannot remove " + manifest_path);
+    }
+    ImageManifest manifest;
+    ImageInfo& info = manifest.image;
+    info.name = opts.name;
+    info.dir = dir;
+    info.kernel = dir + "/" + k_kernel_file;
+    info.initrd = dir + "/" + k_initrd_file;
+    info.kernel_release = kernel.release;
+    info.kernel_package = package_label_from_deb(deb_path);
+    info.criu_version = host_criu_version(userland.criu_path);
+    info.agent_version = std::string(k_version) + "+sha256." +
+                         core::sha256_file_hex(userland.agent_path).substr(0, 12);
+    info.content_hash = hash;
+    info.created = core::now_iso8601();
+    info.kernel_bytes = kernel.vmlinuz.size();
+
+    write_file_atomic(info.kernel, kernel.vmlinuz, 0644);
+    write_file_atomic(dir + "/config", kernel.config, 0644);
+    progress("writing initramfs (" + megabytes(tree.file_bytes()) + ")");
+    write_cpio(tree, info.initrd);
+    info.initrd_bytes = fs::file_size(info.initrd);
+
+    manifest.modules = order;
+    for (const auto& [path, e] : tree.entries()) {
+      if (e.type == InitramfsTree::Type::file) manifest.files.push_back({path, e.data.size()});
+    }
+    write_file_atomic(manifest_path, manifest_to_yaml(manifest), 0644);
+    progress("guest image '" + opts.name + "' written to " + dir);
+    return {info, true};
+  } catch (const Error& e) {
+    throw e.with_context("building guest image '" + opts.name + "'");
+  }
+}
+
+std::vector<ImageInfo> list_images(const core::Config& cfg) {
+  std::vector<ImageInfo> images;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(images_root(cfg), ec)) {
+    if (!e.is_directory()) continue;
+    try {
+      auto m = load_manifest(e.path().string());
+      if (m && artifacts_exist(m->image)) images.push_back(m->image);
+    } catch (const Error&) {
+      // Incomplete or foreign directories are not images.
+    }
+  }
+  std::sort(images.begin(), images.end(),
+            [](const ImageInfo& a, const ImageInfo& b) { return a.name < b.name; });
+  return images;
+}
+
+ImageInfo find_image(const core::Config& cfg, const std::string& name) {
+  const std::string root = images_root(cfg);
+  auto not_found = [&](const std::string& why) {
+    return Error(
+        "guest image '" + name + "' not found in " + root + why,
+        "run 'kcr image build" + (name == "default" ? "" : " --name " + name) + "' to build it");
+  };
+  check_image_name(name);
+  std::optional<ImageManifest> m;
+  try {
+    m = load_manifest(image_dir(cfg, name));
+  } catch (const Error& e) {
+    throw not_found(std::string(" (") + e.what() + ")");
+  }
+  if (!m) throw not_found("");
+  if (!artifacts_exist(m->image)) throw not_found(" (its kernel or initramfs is missing)");
+  return m->image;
+}
+
+void remove_image(const core::Config& cfg, const std::string& name) {
+  check_image_name(name);
+  std::string dir = image_dir(cfg, name);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw Error("guest image '" + name + "' not found in " + images_root(cfg),
+                "'kcr image ls' shows the images there");
+  }
+  fs::remove_all(dir, ec);
+  if (ec) throw Error("cannot remove " + dir + ": " + ec.message());
+}
+
+}  // namespace kcr::images

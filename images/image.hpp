@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace kcr::images {
+
+// A built guest image: the kernel and initramfs a VM boots, described by its manifest.
+struct ImageInfo {
+  std::string name;            // "default"
+  std::string dir;             // {cache_dir}/images/{name}
+  std::string kernel;          // path of the kernel to pass to -kernel (bzImage/vmlinuz)
+  std::string initrd;          // path of the uncompressed cpio newc initramfs
+  std::string kernel_release;  // e.g. 6.1.0-56-cloud-amd64
+  std::string kernel_package;  // e.g. linux-image-6.1.0-56-cloud-amd64 (+ version)
+  std::string criu_version;    // e.g. 3.17.1
+  std::string agent_version;
+  std::string content_hash;  // sha256 hex of all inputs
+  std::string created;       // ISO-8601 UTC
+  uint64_t initrd_bytes = 0;
+  uint64_t kernel_bytes = 0;
+};
+
+// What to build.
+struct BuildOptions {
+  std::string name = "default";
+  std::string agent_path;  // kcr-agent binary to put in the image (required)
+  std::string kernel_deb;  // optional: use this .deb instead of downloading
+  bool force = false;      // rebuild even if inputs are unchanged
+};
+
+struct BuildResult {
+  ImageInfo image;
+  bool rebuilt;  // false when an identical image already existed and nothing was written
+};
+
+// Builds the guest image OPTS.name under {cache_dir}/images from Debian's cloud kernel and
+// the host's busybox, criu, tar and nft. Progress lines ("fetching linux-image-...",
+// "writing initramfs (41 MB)") go to PROGRESS. Throws kcr::Error with a hint on failure.
+BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
+                        const std::function<void(const std::string&)>& progress);
+
+// Returns the complete images under {cache_dir}/images, sorted by name.
+std::vector<ImageInfo> list_images(const core::Config& cfg);
+
+// Returns the image NAME; throws kcr::Error("guest image 'X' not found in DIR", hint "run
+// 'kcr image build' ...") when it is missing or incomplete.
+ImageInfo find_image(const core::Config& cfg, const std::string& name);
+
+// Deletes the image NAME; throws kcr::Error when there is no such image.
+void remove_image(const core::Config& cfg, const std::string& name);
+
+}  // namespace kcr::images
