@@ -64,9 +64,9 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    throw Error("config " + source_name + ": line " + std::to_string(e.mark.line + 1) + ": " +
-                    e.msg,
-                "fix the YAML syntax", ExitCode::usage);
+    throw Error(
+        "config " + source_name + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg,
+        "fix the YAML syntax", ExitCode::usage);
   }
   if (root.IsNull()) return c;
   if (!root.IsMap()) {
@@ -84,12 +84,18 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
       return v.as<std::string>();
     };
     try {
-      if (key == "state_dir") c.state_dir = str();
-      else if (key == "cache_dir") c.cache_dir = str();
-      else if (key == "data_dir") c.data_dir = str();
-      else if (key == "qemu") c.qemu = str();
-      else if (key == "image") c.image = str();
-      else if (key == "memory") c.memory_mib = parse_memory_mib(str());
+      if (key == "state_dir")
+        c.state_dir = str();
+      else if (key == "cache_dir")
+        c.cache_dir = str();
+      else if (key == "data_dir")
+        c.data_dir = str();
+      else if (key == "qemu")
+        c.qemu = str();
+      else if (key == "image")
+        c.image = str();
+      else if (key == "memory")
+        c.memory_mib = parse_memory_mib(str());
       else if (key == "cpus") {
         c.cpus = v.as<unsigned>();
         if (c.cpus < 1 || c.cpus > 64) throw Error("cpus must be between 1 and 64");

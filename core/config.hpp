@@ -9,15 +9,15 @@ namespace kcr::core {
 // defaults, the YAML file (--config, $KCR_CONFIG, /etc/kcr/config.yaml), then
 // the KCR_STATE_DIR / KCR_CACHE_DIR / KCR_DATA_DIR environment variables.
 struct Config {
-  std::string state_dir;      // running VMs: sockets, pid files, serial logs
-  std::string cache_dir;      // guest images and downloaded packages
-  std::string data_dir;       // checkpoints
+  std::string state_dir;  // running VMs: sockets, pid files, serial logs
+  std::string cache_dir;  // guest images and downloaded packages
+  std::string data_dir;   // checkpoints
   std::string qemu = "qemu-system-x86_64";
-  std::string image = "default";   // guest image a VM boots unless --image says otherwise
+  std::string image = "default";  // guest image a VM boots unless --image says otherwise
   uint64_t memory_mib = 512;
   unsigned cpus = 1;
-  unsigned boot_timeout_s = 60;    // TCG boots take seconds; allow a slow, shared machine
-  std::string accel = "auto";      // auto | kvm | tcg
+  unsigned boot_timeout_s = 60;  // TCG boots take seconds; allow a slow, shared machine
+  std::string accel = "auto";    // auto | kvm | tcg
 };
 
 // Parses a YAML config document; throws kcr::Error (ExitCode::usage) naming

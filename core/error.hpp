@@ -8,9 +8,9 @@ namespace kcr {
 // Exit codes, documented in man/kcr.1.
 enum class ExitCode : int {
   ok = 0,
-  failure = 1,        // the operation failed; the message says why
-  usage = 2,          // bad command line or configuration
-  state_lost = 3,     // a probe found that a workload's state did not survive
+  failure = 1,     // the operation failed; the message says why
+  usage = 2,       // bad command line or configuration
+  state_lost = 3,  // a probe found that a workload's state did not survive
 };
 
 // The one error type kcr throws up to main: printed once as "kcr: error: MESSAGE"

@@ -33,8 +33,8 @@ std::optional<std::string> FrameDecoder::next() {
     if ((byte & 0x80) == 0) break;
   }
   if (length > m_max) {
-    throw Error("protocol error: frame of " + std::to_string(length) + " bytes exceeds the limit of " +
-                std::to_string(m_max));
+    throw Error("protocol error: frame of " + std::to_string(length) +
+                " bytes exceeds the limit of " + std::to_string(m_max));
   }
   std::size_t header = i + 1;
   if (m_buffer.size() - header < length) return std::nullopt;

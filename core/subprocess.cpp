@@ -141,7 +141,10 @@ SubprocessResult run_subprocess(const std::vector<std::string>& argv,
       ssize_t n = ::read(p.fd, buf, sizeof buf);
       if (n <= 0) {
         if (n < 0 && errno == EINTR) continue;
-        if (p.fd == out_r.get()) out_r.reset(); else err_r.reset();
+        if (p.fd == out_r.get())
+          out_r.reset();
+        else
+          err_r.reset();
         continue;
       }
       (p.fd == out_r.get() ? result.out : result.err).append(buf, static_cast<std::size_t>(n));

@@ -10,11 +10,11 @@
 namespace kcr::core {
 
 struct SubprocessResult {
-  int exit_code = -1;    // exit status, or -1 when killed by a signal
-  int signal = 0;        // the signal that ended it, else 0
+  int exit_code = -1;  // exit status, or -1 when killed by a signal
+  int signal = 0;      // the signal that ended it, else 0
   bool timed_out = false;
-  std::string out;       // captured stdout
-  std::string err;       // captured stderr
+  std::string out;  // captured stdout
+  std::string err;  // captured stderr
 
   bool ok() const { return exit_code == 0 && !timed_out; }
 };
@@ -22,9 +22,9 @@ struct SubprocessResult {
 struct SubprocessOptions {
   std::optional<std::string> cwd;
   std::optional<std::chrono::milliseconds> timeout;
-  std::optional<std::string> stdin_data;   // else stdin is /dev/null
-  bool capture = true;                     // else stdout/stderr are inherited
-  std::vector<std::string> extra_env;      // KEY=VALUE added to the environment
+  std::optional<std::string> stdin_data;  // else stdin is /dev/null
+  bool capture = true;                    // else stdout/stderr are inherited
+  std::vector<std::string> extra_env;     // KEY=VALUE added to the environment
 };
 
 // Runs ARGV (argv[0] looked up in PATH) and waits for it. Never goes through a

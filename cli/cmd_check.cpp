@@ -1,0 +1,105 @@
+#include <fmt/core.h>
+
+#include "cli/context.hpp"
+#include "core/error.hpp"
+#include "core/subprocess.hpp"
+#include "images/image.hpp"
+#include "vm/qemu_command.hpp"
+#include "vm/vm.hpp"
+
+namespace kcr::cli {
+
+namespace {
+
+void check(Context& ctx, const std::string& vm_name) {
+  const auto& cfg = ctx.config();
+  auto j = core::Json::object();
+  bool ok = true;
+
+  // Host prerequisites.
+  auto qemu = core::find_program(cfg.qemu);
+  std::string qemu_version = "missing";
+  if (qemu) {
+    core::SubprocessOptions so;
+    so.timeout = std::chrono::seconds(10);
+    auto r = core::run_subprocess({*qemu, "--version"}, so);
+    qemu_version = r.out.substr(0, r.out.find('\n'));
+  } else {
+    ok = false;
+  }
+  std::string accel;
+  try {
+    accel = vm::to_string(vm::choose_accel(cfg.accel));
+  } catch (const Error& e) {
+    accel = std::string("unusable: ") + e.what();
+    ok = false;
+  }
+  std::string image_state;
+  try {
+    auto image = images::find_image(cfg, cfg.image);
+    image_state =
+        image.name + " (kernel " + image.kernel_release + ", CRIU " + image.criu_version + ")";
+  } catch (const Error& e) {
+    image_state = std::string("missing: ") + e.what();
+    ok = false;
+  }
+  auto host = core::Json::object();
+  host.set("qemu", qemu_version);
+  host.set("accel", accel);
+  host.set("image", image_state);
+  j.set("host", host);
+
+  if (!vm_name.empty()) {
+    vm::VmSession session(cfg, vm_name);
+    proto::Request req;
+    req.mutable_check();
+    auto resp = session.call(req, std::chrono::seconds(120));
+    const auto& c = resp.check();
+    auto guest = core::Json::object();
+    guest.set("kernel", c.kernel_release());
+    guest.set("criu_version", c.criu_version());
+    guest.set("agent_version", c.agent_version());
+    guest.set("criu_ok", c.ok());
+    guest.set("criu_check", c.output());
+    j.set("guest", guest);
+    ok = ok && c.ok();
+    if (!ctx.json) {
+      fmt::print("guest kernel:  {}\n", sanitize(c.kernel_release()));
+      fmt::print("guest CRIU:    {}\n", sanitize(c.criu_version()));
+      fmt::print("agent:         {}\n", sanitize(c.agent_version()));
+      fmt::print("criu check:    {}\n", c.ok() ? "ok" : "FAILED");
+      std::string out = sanitize(c.output(), true);
+      while (!out.empty() && out.back() == '\n') out.pop_back();
+      if (!out.empty()) {
+        std::string indented = "  ";
+        for (char ch : out) indented += ch == '\n' ? std::string("\n  ") : std::string(1, ch);
+        fmt::print("{}\n", indented);
+      }
+    }
+  }
+  j.set("ok", ok);
+  if (ctx.json) {
+    print_json(j);
+  } else {
+    fmt::print("host QEMU:     {}\n", qemu_version);
+    fmt::print("acceleration:  {}\n", accel);
+    fmt::print("guest image:   {}\n", image_state);
+  }
+  if (!ok) ctx.exit_code = static_cast<int>(ExitCode::failure);
+}
+
+}  // namespace
+
+void register_check_command(CLI::App& app, Context& ctx) {
+  auto vm_name = std::make_shared<std::string>();
+  auto* c = app.add_subcommand(
+      "check", "Check host prerequisites and, given a VM, run 'criu check' in its guest");
+  c->add_option("vm", *vm_name, "VM whose guest to check");
+  add_json_flag(c, ctx);
+  c->footer(
+      "Exits 1 when anything is missing or criu check does not say \"Looks good.\"\n"
+      "Example:\n  kcr check demo");
+  c->callback([&ctx, vm_name] { check(ctx, *vm_name); });
+}
+
+}  // namespace kcr::cli

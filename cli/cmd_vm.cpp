@@ -1,0 +1,194 @@
+#include <fmt/core.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cli/context.hpp"
+#include "core/error.hpp"
+#include "images/image.hpp"
+#include "vm/qemu_command.hpp"
+#include "vm/vm.hpp"
+
+namespace kcr::cli {
+
+namespace {
+
+core::Json vm_json(const vm::VmInfo& v) {
+  auto j = core::Json::object();
+  j.set("name", v.name);
+  j.set("state", v.state);
+  j.set("pid", v.pid);
+  j.set("image", v.image);
+  j.set("kernel", v.kernel_release);
+  j.set("accel", v.accel);
+  j.set("memory_mib", v.memory_mib);
+  j.set("cpus", v.cpus);
+  j.set("boot_seconds", v.boot_ms / 1000.0);
+  j.set("created", v.created);
+  j.set("state_dir", v.dir);
+  return j;
+}
+
+struct StartArgs {
+  std::string name;
+  std::string memory;
+  unsigned cpus = 0;
+  std::string image;
+  std::string accel;
+};
+
+void start(Context& ctx, const StartArgs& a) {
+  const auto& cfg = ctx.config();
+  vm::VmStartOptions o;
+  o.name = a.name;
+  o.memory_mib = a.memory.empty() ? cfg.memory_mib : core::parse_memory_mib(a.memory);
+  o.cpus = a.cpus ? a.cpus : cfg.cpus;
+  o.accel = a.accel.empty() ? cfg.accel : a.accel;
+  images::ImageInfo image = images::find_image(cfg, a.image.empty() ? cfg.image : a.image);
+  o.image = image.name;
+  o.image_hash = image.content_hash;
+  o.kernel = image.kernel;
+  o.initrd = image.initrd;
+  o.kernel_release = image.kernel_release;
+  proto::Hello hello;
+  vm::VmInfo info = vm::start_vm(cfg, o, &hello, [&](const std::string& l) { progress(ctx, l); });
+  if (ctx.json) {
+    auto j = vm_json(info);
+    j.set("criu_version", hello.criu_version());
+    j.set("criu_ok", hello.criu_ok());
+    j.set("agent_version", hello.agent_version());
+    print_json(j);
+    return;
+  }
+  fmt::print("VM '{}' is running: agent answered {} after QEMU started ({}, kernel {}, CRIU {})\n",
+             info.name, format_seconds(info.boot_ms / 1000.0), info.accel,
+             sanitize(hello.kernel_release()), sanitize(hello.criu_version()));
+}
+
+void list(Context& ctx) {
+  auto vms = vm::list_vms(ctx.config());
+  if (ctx.json) {
+    auto arr = core::Json::array();
+    for (const auto& v : vms) arr.push(vm_json(v));
+    print_json(arr);
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& v : vms) {
+    rows.push_back({v.name, v.state, v.state == "running" ? std::to_string(v.pid) : "-", v.image,
+                    v.accel, std::to_string(v.memory_mib) + " MiB", std::to_string(v.cpus),
+                    format_seconds(v.boot_ms / 1000.0), v.created});
+  }
+  print_table({"NAME", "STATE", "PID", "IMAGE", "ACCEL", "MEMORY", "CPUS", "BOOT", "CREATED"},
+              rows);
+}
+
+// Relays the terminal (or plain stdin/stdout) to the VM's serial console until
+// Ctrl-] or the end of input.
+void console(Context& ctx, const std::string& name, bool log_only) {
+  vm::VmInfo info = vm::get_vm(ctx.config(), name);
+  if (log_only) {
+    fmt::print("{}", vm::serial_tail(info.dir, 1000000));
+    return;
+  }
+  std::string path = info.dir + "/" + vm::k_console_socket;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), std::min(path.size() + 1, sizeof addr.sun_path - 1));
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    throw_errno("VM '" + name + "': connect to the serial console");
+  }
+  bool tty = ::isatty(0);
+  termios saved{};
+  if (tty) {
+    ::tcgetattr(0, &saved);
+    termios raw = saved;
+    ::cfmakeraw(&raw);
+    ::tcsetattr(0, TCSANOW, &raw);
+    fmt::print(stderr, "Connected to the serial console of VM '{}'. Ctrl-] leaves.\r\n", name);
+  }
+  bool stdin_open = true;
+  char buf[4096];
+  for (;;) {
+    pollfd fds[2] = {{sock.get(), POLLIN, 0}, {0, static_cast<short>(stdin_open ? POLLIN : 0), 0}};
+    if (::poll(fds, 2, stdin_open ? -1 : 500) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents) {
+      ssize_t n = ::read(sock.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      if (::write(1, buf, static_cast<std::size_t>(n)) < 0) break;
+    }
+    if (!stdin_open && !fds[0].revents) break;  // input ended and the console went quiet
+    if (stdin_open && fds[1].revents) {
+      ssize_t n = ::read(0, buf, sizeof buf);
+      if (n <= 0) {
+        stdin_open = false;
+        continue;
+      }
+      if (tty && std::memchr(buf, 0x1d, static_cast<std::size_t>(n))) break;
+      if (::write(sock.get(), buf, static_cast<std::size_t>(n)) < 0) break;
+    }
+  }
+  if (tty) {
+    ::tcsetattr(0, TCSANOW, &saved);
+    fmt::print(stderr, "\n");
+  }
+}
+
+}  // namespace
+
+void register_vm_commands(CLI::App& app, Context& ctx) {
+  auto* vmcmd = app.add_subcommand("vm", "Start, stop, list VMs and reach their console");
+  vmcmd->require_subcommand(1);
+
+  auto start_args = std::make_shared<StartArgs>();
+  auto* s = vmcmd->add_subcommand("start",
+                                  "Boot a VM from a guest image; returns once its agent answers");
+  s->add_option("name", start_args->name, "Name of the new VM")->required();
+  s->add_option("--memory", start_args->memory,
+                "Guest memory, e.g. 512M or 1G (default: config, 512M)");
+  s->add_option("--cpus", start_args->cpus, "Number of vCPUs (default: config, 1)")
+      ->check(CLI::Range(1, 64));
+  s->add_option("--image", start_args->image, "Guest image to boot (default: config, 'default')");
+  s->add_option("--accel", start_args->accel,
+                "auto, kvm or tcg (default: auto = KVM when /dev/kvm works)")
+      ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+  add_json_flag(s, ctx);
+  s->footer("Example:\n  kcr vm start demo --memory 1G");
+  s->callback([&ctx, start_args] { start(ctx, *start_args); });
+
+  auto stop_names = std::make_shared<std::vector<std::string>>();
+  auto* st = vmcmd->add_subcommand(
+      "stop", "Shut VMs down (agent, then QEMU quit, then kill) and remove their state");
+  st->add_option("names", *stop_names, "VMs to stop")->required();
+  st->footer("Example:\n  kcr vm stop demo");
+  st->callback([&ctx, stop_names] {
+    for (const auto& n : *stop_names) {
+      vm::stop_vm(ctx.config(), n);
+      if (!ctx.quiet) fmt::print("VM '{}' stopped\n", n);
+    }
+  });
+
+  auto* ls = vmcmd->add_subcommand(
+      "ls", "List VMs; a VM whose QEMU died shows once as exited and is cleaned up");
+  add_json_flag(ls, ctx);
+  ls->footer("Example:\n  kcr vm ls --json");
+  ls->callback([&ctx] { list(ctx); });
+
+  auto console_name = std::make_shared<std::string>();
+  auto log_only = std::make_shared<bool>(false);
+  auto* con = vmcmd->add_subcommand("console", "Attach to a VM's serial console (Ctrl-] leaves)");
+  con->add_option("name", *console_name, "VM")->required();
+  con->add_flag("--log", *log_only, "Print the serial log kept since boot instead of attaching");
+  con->footer("Example:\n  kcr vm console demo --log | tail");
+  con->callback([&ctx, console_name, log_only] { console(ctx, *console_name, *log_only); });
+}
+
+}  // namespace kcr::cli

@@ -1,0 +1,236 @@
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <thread>
+
+#include "cli/context.hpp"
+#include "core/error.hpp"
+#include "core/names.hpp"
+#include "core/signals.hpp"
+#include "vm/vm.hpp"
+
+namespace kcr::cli {
+
+namespace {
+
+std::string exit_description(const proto::Workload& w) {
+  if (w.state() == "running") return "running";
+  if (w.exit_signal()) return "killed by " + core::signal_name(w.exit_signal());
+  return "exited " + std::to_string(w.exit_code());
+}
+
+core::Json workload_json(const proto::Workload& w) {
+  auto argv = core::Json::array();
+  for (const auto& a : w.argv()) argv.push(a);
+  auto j = core::Json::object();
+  j.set("name", w.name());
+  j.set("pid", w.pid());
+  j.set("state", w.state());
+  j.set("exit_code", w.state() == "running" ? core::Json() : core::Json(w.exit_code()));
+  j.set("exit_signal",
+        w.exit_signal() ? core::Json(core::signal_name(w.exit_signal())) : core::Json());
+  j.set("argv", argv);
+  j.set("started_unix_ms", static_cast<long long>(w.started_unix_ms()));
+  return j;
+}
+
+std::string join_argv(const google::protobuf::RepeatedPtrField<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    out += a.find_first_of(" \t'\"") == std::string::npos ? a : "'" + a + "'";
+  }
+  return out;
+}
+
+struct RunArgs {
+  std::string vm, name, cwd;
+  std::vector<std::string> env, command;
+};
+
+void run(Context& ctx, const RunArgs& a) {
+  core::validate_name("workload name", a.name);
+  for (const auto& e : a.env) {
+    if (e.find('=') == std::string::npos || e.front() == '=') {
+      throw Error("--env '" + e + "' is not KEY=VALUE", {}, ExitCode::usage);
+    }
+  }
+  vm::VmSession session(ctx.config(), a.vm);
+  proto::Request req;
+  auto* r = req.mutable_run();
+  r->set_name(a.name);
+  for (const auto& s : a.command) r->add_argv(s);
+  for (const auto& e : a.env) r->add_env(e);
+  r->set_cwd(a.cwd);
+  auto resp = session.call(req);
+  const auto& w = resp.run().workload();
+  if (ctx.json) return print_json(workload_json(w));
+  fmt::print("workload '{}' running in VM '{}' (guest pid {})\n", sanitize(w.name()), a.vm,
+             w.pid());
+}
+
+struct ExecArgs {
+  std::string vm, workload, cwd;
+  std::vector<std::string> env, command;
+  unsigned timeout_s = 60;
+};
+
+void exec(Context& ctx, const ExecArgs& a) {
+  core::validate_name("workload name", a.workload);
+  vm::VmSession session(ctx.config(), a.vm);
+  proto::Request req;
+  auto* e = req.mutable_exec();
+  e->set_workload(a.workload);
+  for (const auto& s : a.command) e->add_argv(s);
+  for (const auto& s : a.env) e->add_env(s);
+  e->set_cwd(a.cwd);
+  e->set_timeout_ms(a.timeout_s * 1000);
+  auto resp = session.call(req, std::chrono::seconds(a.timeout_s + 30));
+  const auto& x = resp.exec();
+  int code = x.exit_signal() ? 128 + x.exit_signal() : x.exit_code();
+  if (ctx.json) {
+    auto j = core::Json::object();
+    j.set("exit_code", x.exit_code());
+    j.set("exit_signal",
+          x.exit_signal() ? core::Json(core::signal_name(x.exit_signal())) : core::Json());
+    j.set("stdout", x.stdout_data());
+    j.set("stderr", x.stderr_data());
+    j.set("truncated", x.truncated());
+    print_json(j);
+  } else {
+    std::fwrite(x.stdout_data().data(), 1, x.stdout_data().size(), stdout);
+    std::fflush(stdout);
+    std::fwrite(x.stderr_data().data(), 1, x.stderr_data().size(), stderr);
+    if (x.truncated()) fmt::print(stderr, "kcr: output was truncated by the agent\n");
+  }
+  ctx.exit_code = code;
+}
+
+void ps(Context& ctx, const std::string& vm_name) {
+  vm::VmSession session(ctx.config(), vm_name);
+  proto::Request req;
+  req.mutable_ps();
+  auto resp = session.call(req);
+  if (ctx.json) {
+    auto arr = core::Json::array();
+    for (const auto& w : resp.ps().workloads()) arr.push(workload_json(w));
+    return print_json(arr);
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& w : resp.ps().workloads()) {
+    rows.push_back({sanitize(w.name()), w.state() == "running" ? std::to_string(w.pid()) : "-",
+                    sanitize(exit_description(w)), sanitize(join_argv(w.argv()))});
+  }
+  print_table({"NAME", "PID", "STATE", "COMMAND"}, rows);
+}
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+void logs(Context& ctx, const std::string& vm_name, const std::string& workload, bool follow) {
+  core::validate_name("workload name", workload);
+  vm::VmSession session(ctx.config(), vm_name);
+  uint64_t offset = 0;
+  if (follow) {
+    std::signal(SIGINT, [](int) { g_interrupted = 1; });
+    std::signal(SIGTERM, [](int) { g_interrupted = 1; });
+  }
+  for (;;) {
+    proto::Request req;
+    auto* l = req.mutable_logs();
+    l->set_workload(workload);
+    l->set_offset(offset);
+    l->set_max_bytes(1 << 20);
+    auto resp = session.call(req);
+    const auto& data = resp.logs().data();
+    if (resp.logs().next_offset() < offset || resp.logs().next_offset() > offset + data.size()) {
+      throw Error("VM '" + vm_name + "': the agent returned an inconsistent log offset");
+    }
+    std::fwrite(data.data(), 1, data.size(), stdout);
+    std::fflush(stdout);
+    offset = resp.logs().next_offset();
+    if (!data.empty()) continue;
+    if (!follow || !resp.logs().running() || g_interrupted) break;
+    for (int i = 0; i < 5 && !g_interrupted; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+void kill(Context& ctx, const std::string& vm_name, const std::string& workload,
+          const std::string& signal) {
+  core::validate_name("workload name", workload);
+  int sig = core::parse_signal(signal);
+  vm::VmSession session(ctx.config(), vm_name);
+  proto::Request req;
+  req.mutable_kill()->set_workload(workload);
+  req.mutable_kill()->set_signal(sig);
+  session.call(req);
+  if (!ctx.quiet) fmt::print("sent {} to workload '{}'\n", core::signal_name(sig), workload);
+}
+
+}  // namespace
+
+void register_workload_commands(CLI::App& app, Context& ctx) {
+  auto ra = std::make_shared<RunArgs>();
+  auto* r = app.add_subcommand(
+      "run", "Start a workload in a VM, in its own PID, mount, UTS and IPC namespaces");
+  r->add_option("vm", ra->vm, "VM to run in")->required();
+  r->add_option("--name", ra->name, "Name of the workload (unique in the VM)")->required();
+  r->add_option("-e,--env", ra->env,
+                "Environment variable KEY=VALUE (repeatable; default PATH, HOME, TERM)");
+  r->add_option("--cwd", ra->cwd, "Working directory inside the workload (default /)");
+  r->add_option("command", ra->command, "Command and arguments, after --")->required();
+  add_json_flag(r, ctx);
+  r->footer(
+      "The workload gets a private /tmp and writes stdout/stderr to a log read with kcr logs.\n"
+      "Example:\n  kcr run demo --name counter -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > "
+      "/tmp/c; sleep 1; done'");
+  r->callback([&ctx, ra] { run(ctx, *ra); });
+
+  auto ea = std::make_shared<ExecArgs>();
+  auto* e = app.add_subcommand("exec",
+                               "Run a command inside a workload's namespaces and print its output");
+  e->add_option("vm", ea->vm, "VM")->required();
+  e->add_option("workload", ea->workload, "Workload whose namespaces the command joins")
+      ->required();
+  e->add_option("-e,--env", ea->env, "Environment variable KEY=VALUE (repeatable)");
+  e->add_option("--cwd", ea->cwd, "Working directory (default /)");
+  e->add_option("--timeout", ea->timeout_s, "Seconds before the command is killed (default 60)")
+      ->check(CLI::Range(1, 86400));
+  e->add_option("command", ea->command, "Command and arguments, after --")->required();
+  add_json_flag(e, ctx);
+  e->footer(
+      "Exits with the command's exit status (128+N when killed by signal N).\n"
+      "Example:\n  kcr exec demo counter -- cat /tmp/c");
+  e->callback([&ctx, ea] { exec(ctx, *ea); });
+
+  auto ps_vm = std::make_shared<std::string>();
+  auto* p = app.add_subcommand("ps", "List the workloads of a VM, running and exited");
+  p->add_option("vm", *ps_vm, "VM")->required();
+  add_json_flag(p, ctx);
+  p->footer("Example:\n  kcr ps demo");
+  p->callback([&ctx, ps_vm] { ps(ctx, *ps_vm); });
+
+  auto lv = std::make_shared<std::array<std::string, 2>>();
+  auto follow = std::make_shared<bool>(false);
+  auto* l = app.add_subcommand("logs", "Print a workload's stdout and stderr");
+  l->add_option("vm", (*lv)[0], "VM")->required();
+  l->add_option("workload", (*lv)[1], "Workload")->required();
+  l->add_flag("-f,--follow", *follow,
+              "Keep printing new output until the workload exits or Ctrl-C");
+  l->footer("Example:\n  kcr logs demo counter --follow");
+  l->callback([&ctx, lv, follow] { logs(ctx, (*lv)[0], (*lv)[1], *follow); });
+
+  auto kv = std::make_shared<std::array<std::string, 3>>();
+  (*kv)[2] = "TERM";
+  auto* k = app.add_subcommand("kill",
+                               "Send a signal to a workload (its init forwards it to the command)");
+  k->add_option("vm", (*kv)[0], "VM")->required();
+  k->add_option("workload", (*kv)[1], "Workload")->required();
+  k->add_option("-s,--signal", (*kv)[2], "Signal name or number (default TERM)");
+  k->footer("Example:\n  kcr kill demo counter --signal KILL");
+  k->callback([&ctx, kv] { kill(ctx, (*kv)[0], (*kv)[1], (*kv)[2]); });
+}
+
+}  // namespace kcr::cli

@@ -1,0 +1,73 @@
+#include "cli/context.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace kcr::cli {
+
+const core::Config& Context::config() {
+  if (!m_config) m_config = core::load_config(config_path);
+  return *m_config;
+}
+
+void add_json_flag(CLI::App* sub, Context& ctx) {
+  sub->add_flag("--json", ctx.json, "Print machine-readable JSON on stdout");
+}
+
+void progress(Context& ctx, const std::string& line) {
+  if (ctx.json || ctx.quiet) return;
+  fmt::print(stderr, "{}\n", line);
+  std::fflush(stderr);
+}
+
+void print_table(const std::vector<std::string>& headers,
+                 const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(headers.size());
+  for (std::size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  auto print_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+      std::string cell = i < row.size() ? row[i] : "";
+      line += cell;
+      if (i + 1 < headers.size()) line += std::string(width[i] - cell.size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    fmt::print("{}\n", line);
+  };
+  print_row(headers);
+  for (const auto& row : rows) print_row(row);
+}
+
+void print_json(const core::Json& j) {
+  fmt::print("{}\n", j.dump());
+}
+
+std::string sanitize(const std::string& text, bool keep_newlines) {
+  std::string out = text;
+  for (char& c : out) {
+    auto u = static_cast<unsigned char>(c);
+    if (keep_newlines && (c == '\n' || c == '\t')) continue;
+    if (u < 0x20 || u == 0x7f) c = '?';
+  }
+  return out;
+}
+
+std::string format_seconds(double seconds) {
+  return fmt::format("{:.2f} s", seconds);
+}
+
+std::string format_bytes(uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  if (bytes < 1024 * 1024) return fmt::format("{} KiB", (bytes + 512) / 1024);
+  if (bytes < 1024ull * 1024 * 1024) return fmt::format("{:.1f} MiB", bytes / 1048576.0);
+  return fmt::format("{:.2f} GiB", bytes / 1073741824.0);
+}
+
+}  // namespace kcr::cli

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/json.hpp"
+
+namespace kcr::cli {
+
+// State shared by every subcommand: global options and the loaded config.
+struct Context {
+  std::string config_path;
+  bool json = false;
+  bool quiet = false;
+  int exit_code = 0;  // what main returns when no error was thrown
+
+  // The effective configuration, loaded on first use.
+  const core::Config& config();
+
+ private:
+  std::optional<core::Config> m_config;
+};
+
+// Adds --json to SUB, setting ctx.json.
+void add_json_flag(CLI::App* sub, Context& ctx);
+
+// Prints a progress line to stderr unless --json or --quiet.
+void progress(Context& ctx, const std::string& line);
+
+// Prints ROWS under HEADERS, columns padded to their widest cell.
+void print_table(const std::vector<std::string>& headers,
+                 const std::vector<std::vector<std::string>>& rows);
+
+// Prints J followed by a newline to stdout.
+void print_json(const core::Json& j);
+
+// Replaces control characters (terminal escapes from the guest) with '?',
+// keeping newlines and tabs when KEEP_NEWLINES is set.
+std::string sanitize(const std::string& text, bool keep_newlines = false);
+
+// "3.41 s" style durations and "252 KiB" style sizes.
+std::string format_seconds(double seconds);
+std::string format_bytes(uint64_t bytes);
+
+// Registration of each command group, one file each.
+void register_image_commands(CLI::App& app, Context& ctx);
+void register_vm_commands(CLI::App& app, Context& ctx);
+void register_workload_commands(CLI::App& app, Context& ctx);
+void register_check_command(CLI::App& app, Context& ctx);
+
+}  // namespace kcr::cli

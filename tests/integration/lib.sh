@@ -1,0 +1,99 @@
+# Shared helpers for kcr's integration tests. Each test runs kcr for real:
+# QEMU (TCG when there is no KVM), the guest kernel, the agent, CRIU.
+# Every test gets its own state and data directories; the guest image cache
+# is shared (scripts/setup.sh built it).
+set -uo pipefail
+
+KCR=${KCR:?KCR must name the kcr binary}
+KCR_TEST_TMP=$(mktemp -d /tmp/kcr-it.XXXXXX)
+export KCR_STATE_DIR=$KCR_TEST_TMP/state
+export KCR_DATA_DIR=$KCR_TEST_TMP/data
+checks=0
+failures=0
+
+kcr() { "$KCR" "$@"; }
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+pass() { checks=$((checks + 1)); }
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+  if [ "$2" == "$3" ]; then pass; else fail "$1: expected '$2', got '$3'"; fi
+}
+
+# expect_contains WHAT NEEDLE HAYSTACK
+expect_contains() {
+  if [[ "$3" == *"$2"* ]]; then pass; else fail "$1: expected to contain '$2', got: $3"; fi
+}
+
+expect_not_contains() {
+  if [[ "$3" != *"$2"* ]]; then pass; else fail "$1: expected not to contain '$2', got: $3"; fi
+}
+
+# expect_true WHAT COMMAND...: the command must succeed
+expect_true() {
+  local what=$1
+  shift
+  if "$@"; then pass; else fail "$what: '$*' failed"; fi
+}
+
+# expect_failure WHAT NEEDLE COMMAND...: the command must exit non-zero and
+# print NEEDLE on stderr; the stderr text is left in $last_err.
+expect_failure() {
+  local what=$1 needle=$2
+  shift 2
+  local out rc
+  out=$("$@" 2>&1 >/dev/null)
+  rc=$?
+  last_err=$out
+  if [ $rc -eq 0 ]; then
+    fail "$what: '$*' succeeded, expected a failure"
+  elif [[ "$out" != *"$needle"* ]]; then
+    fail "$what: stderr lacks '$needle': $out"
+  elif [[ "$out" != *"kcr: error: "* ]]; then
+    fail "$what: stderr lacks the 'kcr: error:' prefix: $out"
+  else
+    pass
+  fi
+}
+
+# wait_for WHAT SECONDS COMMAND...: retries COMMAND until it succeeds.
+wait_for() {
+  local what=$1 seconds=$2
+  shift 2
+  local end=$((SECONDS + seconds))
+  while [ $SECONDS -lt $end ]; do
+    if "$@" >/dev/null 2>&1; then pass; return 0; fi
+    sleep 0.5
+  done
+  fail "$what: not true within ${seconds}s: $*"
+  return 1
+}
+
+qemu_pids() { pgrep -f -- "$KCR_STATE_DIR/" || true; }
+
+cleanup() {
+  local vm
+  for vm in $(ls "$KCR_STATE_DIR/vms" 2>/dev/null); do
+    "$KCR" -q vm stop "$vm" >/dev/null 2>&1 || true
+  done
+  local pids
+  pids=$(qemu_pids)
+  [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+  rm -rf "$KCR_TEST_TMP"
+}
+trap cleanup EXIT
+
+# The test ends here: a summary line, and a non-zero exit on any failure.
+finish() {
+  if [ $checks -eq 0 ] && [ $failures -eq 0 ]; then
+    echo "no checks ran" >&2
+    exit 1
+  fi
+  echo "$checks passed, $failures failed"
+  [ $failures -eq 0 ]
+}

@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "vm/qemu_command.hpp"
+
+using namespace kcr::vm;
+
+namespace {
+
+QemuSpec spec() {
+  QemuSpec s;
+  s.qemu = "/usr/bin/qemu-system-x86_64";
+  s.name = "demo";
+  s.kernel = "/c/vmlinuz";
+  s.initrd = "/c/initrd.cpio";
+  s.state_dir = "/run/kcr/vms/demo";
+  s.memory_mib = 768;
+  s.cpus = 2;
+  s.tsc_khz = 2096016;
+  return s;
+}
+
+std::string after(const std::vector<std::string>& argv, const std::string& flag, int nth = 0) {
+  for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == flag && nth-- == 0) return argv[i + 1];
+  }
+  return "<missing>";
+}
+
+}  // namespace
+
+TEST(QemuCommand, MicrovmWithSizesAndKernel) {
+  auto argv = build_qemu_argv(spec());
+  EXPECT_EQ(argv[0], "/usr/bin/qemu-system-x86_64");
+  EXPECT_EQ(after(argv, "-M"), "microvm");
+  EXPECT_EQ(after(argv, "-m"), "768M");
+  EXPECT_EQ(after(argv, "-smp"), "2");
+  EXPECT_EQ(after(argv, "-kernel"), "/c/vmlinuz");
+  EXPECT_EQ(after(argv, "-initrd"), "/c/initrd.cpio");
+  EXPECT_EQ(after(argv, "-accel"), "tcg");
+  EXPECT_EQ(after(argv, "-cpu"), "max");
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "-daemonize"), argv.end());
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "-no-reboot"), argv.end());
+}
+
+TEST(QemuCommand, KvmUsesHostCpu) {
+  auto s = spec();
+  s.accel = Accel::kvm;
+  auto argv = build_qemu_argv(s);
+  EXPECT_EQ(after(argv, "-accel"), "kvm");
+  EXPECT_EQ(after(argv, "-cpu"), "host");
+}
+
+TEST(QemuCommand, AgentPortIsNamedAndSocketsLiveInTheStateDir) {
+  auto argv = build_qemu_argv(spec());
+  EXPECT_EQ(after(argv, "-device", 1), "virtserialport,chardev=agent0,name=kcr.agent");
+  EXPECT_EQ(after(argv, "-chardev", 2),
+            "socket,id=agent0,path=/run/kcr/vms/demo/agent.sock,server=on,wait=off");
+  EXPECT_EQ(after(argv, "-chardev", 0),
+            "socket,id=con0,path=/run/kcr/vms/demo/console.sock,server=on,wait=off,logfile=/run/"
+            "kcr/vms/demo/serial.log");
+  EXPECT_EQ(after(argv, "-pidfile"), "/run/kcr/vms/demo/qemu.pid");
+}
+
+TEST(QemuCommand, CmdlineCarriesTheHostTscFrequency) {
+  auto s = spec();
+  EXPECT_EQ(kernel_cmdline(s), "console=ttyS0 panic=1 rdinit=/init tsc_early_khz=2096016");
+  s.tsc_khz.reset();
+  s.extra_append = {"loglevel=4"};
+  EXPECT_EQ(kernel_cmdline(s), "console=ttyS0 panic=1 rdinit=/init loglevel=4");
+}
+
+TEST(QemuCommand, ParsesTscFromCpuinfo) {
+  EXPECT_EQ(parse_tsc_khz("processor\t: 0\ncpu MHz\t\t: 2096.016\n"), 2096016u);
+  EXPECT_FALSE(parse_tsc_khz("processor\t: 0\n").has_value());
+  EXPECT_FALSE(parse_tsc_khz("cpu MHz\t: nonsense\n").has_value());
+}
+
+TEST(QemuCommand, TcgIsAlwaysAvailable) {
+  EXPECT_EQ(choose_accel("tcg"), Accel::tcg);
+}

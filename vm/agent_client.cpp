@@ -1,0 +1,129 @@
+#include "vm/agent_client.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+#include <random>
+
+#include "core/error.hpp"
+
+namespace kcr::vm {
+
+namespace {
+
+int connect_unix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) throw Error("socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw_errno("socket");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw Error("cannot connect to " + path + ": " + std::strerror(e));
+  }
+  return fd;
+}
+
+// True when RESP carries the body that answers REQ.
+bool reply_fits(const proto::Request& req, const proto::Response& resp) {
+  using R = proto::Request;
+  using P = proto::Response;
+  switch (req.body_case()) {
+    case R::kHello:
+      return resp.body_case() == P::kHello;
+    case R::kRun:
+      return resp.body_case() == P::kRun;
+    case R::kExec:
+      return resp.body_case() == P::kExec;
+    case R::kPs:
+      return resp.body_case() == P::kPs;
+    case R::kLogs:
+      return resp.body_case() == P::kLogs;
+    case R::kCheck:
+      return resp.body_case() == P::kCheck;
+    case R::kKill:
+    case R::kShutdown:
+      return resp.body_case() == P::kOk;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+AgentClient::AgentClient(const std::string& socket_path)
+    : m_fd(connect_unix(socket_path)), m_stream(m_fd.get()) {
+  std::random_device rd;
+  m_next_id = ((static_cast<uint64_t>(rd()) << 32) | rd()) >> 1;
+  if (m_next_id == 0) m_next_id = 1;
+}
+
+proto::Hello AgentClient::wait_hello(std::chrono::milliseconds timeout,
+                                     const std::function<void()>& still_alive) {
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + timeout;
+  auto nudge = std::chrono::milliseconds(500);
+  for (;;) {
+    if (still_alive) still_alive();
+    auto now = Clock::now();
+    if (now >= deadline) throw Error("the agent did not say hello in time");
+    proto::Request req;
+    req.set_id(m_next_id++);
+    req.mutable_hello();
+    std::string payload;
+    req.SerializeToString(&payload);
+    m_stream.write(payload, std::chrono::seconds(5));
+    auto wait = std::min<std::chrono::milliseconds>(
+        nudge, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+    auto frame = m_stream.read(wait);
+    while (frame) {
+      proto::Response resp;
+      if (resp.ParseFromString(*frame) && resp.has_hello()) return resp.hello();
+      frame = m_stream.read(std::chrono::milliseconds(0));
+    }
+    if (!m_stream.timed_out()) throw Error("the agent channel closed (QEMU exited?)");
+    nudge = std::min(nudge * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+void AgentClient::send(proto::Request request) {
+  request.set_id(m_next_id++);
+  std::string payload;
+  request.SerializeToString(&payload);
+  m_stream.write(payload, std::chrono::seconds(10));
+}
+
+proto::Response AgentClient::call(proto::Request request, std::chrono::milliseconds timeout) {
+  uint64_t id = m_next_id++;
+  request.set_id(id);
+  std::string payload;
+  request.SerializeToString(&payload);
+  m_stream.write(payload, std::chrono::seconds(30));
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) throw Error("the agent did not answer in time");
+    auto frame = m_stream.read(left);
+    if (!frame) {
+      if (m_stream.timed_out()) throw Error("the agent did not answer in time");
+      throw Error("the agent channel closed (did the VM stop?)");
+    }
+    proto::Response resp;
+    if (!resp.ParseFromString(*frame))
+      throw Error("protocol error: unparsable reply from the agent");
+    if (resp.id() != id) continue;  // an unsolicited hello or a reply to an abandoned request
+    if (!resp.has_error() && !reply_fits(request, resp)) {
+      throw Error("protocol error: the agent answered a " +
+                  std::string(request.GetDescriptor()->oneof_decl(0)->name()) +
+                  " request with the wrong reply");
+    }
+    if (resp.has_error()) throw Error(resp.error().message(), resp.error().hint());
+    return resp;
+  }
+}
+
+}  // namespace kcr::vm

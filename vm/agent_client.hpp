@@ -1,0 +1,44 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "agent.pb.h"
+#include "core/frame.hpp"
+#include "core/unique_fd.hpp"
+
+namespace kcr::vm {
+
+// One connection to a guest's agent over the host end of its virtio-serial
+// port (a unix socket QEMU serves). One request at a time.
+class AgentClient {
+ public:
+  // Connects to SOCKET_PATH; throws kcr::Error when nothing listens there.
+  explicit AgentClient(const std::string& socket_path);
+
+  // Waits up to TIMEOUT for the agent's hello, nudging it with HelloRequests
+  // while the guest boots. STILL_ALIVE is called between waits and should
+  // throw when waiting is pointless (QEMU exited).
+  proto::Hello wait_hello(std::chrono::milliseconds timeout,
+                          const std::function<void()>& still_alive = {});
+
+  // Sends REQUEST with a fresh id and returns the response with that id,
+  // skipping stale ones. Throws kcr::Error on a transport failure, a timeout,
+  // or an error reply from the agent (with the agent's message and hint).
+  proto::Response call(proto::Request request, std::chrono::milliseconds timeout);
+
+  // Sends REQUEST without waiting for the reply (used by shutdown).
+  void send(proto::Request request);
+
+  int fd() const { return m_fd.get(); }
+
+ private:
+  UniqueFd m_fd;
+  core::FramedStream m_stream;
+  // Request ids start at a random point: replies meant for an earlier
+  // connection can still sit in the virtio-serial queue, and must never match.
+  uint64_t m_next_id;
+};
+
+}  // namespace kcr::vm

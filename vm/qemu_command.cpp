@@ -1,0 +1,119 @@
+#include "vm/qemu_command.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace kcr::vm {
+
+const char* to_string(Accel a) {
+  return a == Accel::kvm ? "kvm" : "tcg";
+}
+
+std::string kernel_cmdline(const QemuSpec& spec) {
+  // panic=1 with -no-reboot turns a guest panic (the agent, PID 1, dying)
+  // into QEMU exiting, which kcr notices, instead of a hung VM.
+  std::string line = "console=ttyS0 panic=1 rdinit=/init";
+  if (spec.tsc_khz) line += " tsc_early_khz=" + std::to_string(*spec.tsc_khz);
+  for (const auto& extra : spec.extra_append) line += " " + extra;
+  return line;
+}
+
+std::vector<std::string> build_qemu_argv(const QemuSpec& spec) {
+  auto in_state = [&](const char* file) { return spec.state_dir + "/" + file; };
+  std::vector<std::string> argv = {
+      spec.qemu,
+      "-name",
+      spec.name,
+      "-M",
+      "microvm",
+      "-accel",
+      to_string(spec.accel),
+      "-cpu",
+      spec.accel == Accel::kvm ? "host" : "max",
+      "-m",
+      std::to_string(spec.memory_mib) + "M",
+      "-smp",
+      std::to_string(spec.cpus),
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-no-reboot",
+      "-kernel",
+      spec.kernel,
+      "-initrd",
+      spec.initrd,
+      "-append",
+      kernel_cmdline(spec),
+      "-chardev",
+      "socket,id=con0,path=" + in_state(k_console_socket) +
+          ",server=on,wait=off,logfile=" + in_state(k_serial_log),
+      "-serial",
+      "chardev:con0",
+      "-chardev",
+      "socket,id=qmp0,path=" + in_state(k_qmp_socket) + ",server=on,wait=off",
+      "-mon",
+      "chardev=qmp0,mode=control",
+      "-device",
+      "virtio-serial-device",
+      "-chardev",
+      "socket,id=agent0,path=" + in_state(k_agent_socket) + ",server=on,wait=off",
+      "-device",
+      "virtserialport,chardev=agent0,name=kcr.agent",
+      "-pidfile",
+      in_state(k_pid_file),
+      "-daemonize",
+  };
+  return argv;
+}
+
+std::optional<uint64_t> parse_tsc_khz(const std::string& cpuinfo) {
+  std::istringstream in(cpuinfo);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("cpu MHz", 0) != 0) continue;
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    try {
+      double mhz = std::stod(line.substr(colon + 1));
+      if (mhz < 100 || mhz > 100000) return std::nullopt;
+      return static_cast<uint64_t>(mhz * 1000.0 + 0.5);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> host_tsc_khz() {
+  std::ifstream in("/proc/cpuinfo");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_tsc_khz(ss.str());
+}
+
+Accel choose_accel(const std::string& wanted) {
+  bool kvm_usable = false;
+  int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd >= 0) {
+    kvm_usable = true;
+    ::close(fd);
+  }
+  if (wanted == "tcg") return Accel::tcg;
+  if (wanted == "kvm") {
+    if (!kvm_usable) {
+      throw Error("KVM was asked for but /dev/kvm cannot be opened",
+                  "use --accel tcg (software emulation) or give this user access to /dev/kvm",
+                  ExitCode::usage);
+    }
+    return Accel::kvm;
+  }
+  return kvm_usable ? Accel::kvm : Accel::tcg;
+}
+
+}  // namespace kcr::vm

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kcr::vm {
+
+enum class Accel { kvm, tcg };
+
+// Everything needed to spell one QEMU microVM command line.
+struct QemuSpec {
+  std::string qemu = "qemu-system-x86_64";
+  std::string name;
+  std::string kernel;
+  std::string initrd;
+  std::string state_dir;  // sockets, pid file and serial log live here
+  uint64_t memory_mib = 512;
+  unsigned cpus = 1;
+  Accel accel = Accel::tcg;
+  std::optional<uint64_t> tsc_khz;  // passed as tsc_early_khz (guest.md: TCG boots hang without)
+  std::vector<std::string> extra_append;
+};
+
+// File names inside a VM's state directory.
+inline constexpr const char* k_qmp_socket = "qmp.sock";
+inline constexpr const char* k_agent_socket = "agent.sock";
+inline constexpr const char* k_console_socket = "console.sock";
+inline constexpr const char* k_serial_log = "serial.log";
+inline constexpr const char* k_pid_file = "qemu.pid";
+
+// The guest kernel command line for SPEC.
+std::string kernel_cmdline(const QemuSpec& spec);
+
+// The full argv (argv[0] = spec.qemu) of a daemonizing microVM.
+std::vector<std::string> build_qemu_argv(const QemuSpec& spec);
+
+// The host's TSC frequency in kHz from /proc/cpuinfo text ("cpu MHz" of the
+// first CPU), or nullopt when it cannot be read.
+std::optional<uint64_t> parse_tsc_khz(const std::string& cpuinfo);
+
+// Reads /proc/cpuinfo and returns parse_tsc_khz of it.
+std::optional<uint64_t> host_tsc_khz();
+
+// Resolves "auto" | "kvm" | "tcg": auto picks KVM when /dev/kvm can be
+// opened read-write. Throws kcr::Error when "kvm" is asked for and unusable.
+Accel choose_accel(const std::string& wanted);
+
+const char* to_string(Accel a);
+
+}  // namespace kcr::vm
