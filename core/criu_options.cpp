@@ -1,0 +1,85 @@
+#include "core/criu_options.hpp"
+
+#include <deque>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace kcr::core {
+
+void validate_manage_cgroups_mode(const std::string& mode) {
+  if (mode.empty() || mode == "soft" || mode == "full" || mode == "strict" || mode == "ignore") {
+    return;
+  }
+  throw Error("--manage-cgroups-mode '" + mode + "' is not valid",
+              "use soft, full, strict or ignore", ExitCode::usage);
+}
+
+namespace {
+
+// Flags that mean the same on dump and restore.
+void add_common(std::vector<std::string>& argv, const proto::CriuOptions& o) {
+  if (o.tcp_established()) {
+    argv.push_back("--tcp-established");
+    // The guest has nftables and no iptables (guest.md).
+    argv.push_back("--network-lock");
+    argv.push_back("nftables");
+  }
+  if (o.ext_unix_sk()) argv.push_back("--ext-unix-sk");
+  if (o.file_locks()) argv.push_back("--file-locks");
+  if (o.shell_job()) argv.push_back("--shell-job");
+  validate_manage_cgroups_mode(o.manage_cgroups_mode());
+  if (!o.manage_cgroups_mode().empty()) {
+    argv.push_back("--manage-cgroups=" + o.manage_cgroups_mode());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpTarget& target,
+                                        const proto::CriuOptions& options) {
+  std::vector<std::string> argv = {criu,           "dump", "-t", std::to_string(target.pid),
+                                   "-D",           target.images_dir,
+                                   "-W",           target.work_dir,
+                                   "-o",           target.log_file,
+                                   "-v4"};
+  add_common(argv, options);
+  if (options.leave_running()) argv.push_back("--leave-running");
+  if (options.link_remap()) argv.push_back("--link-remap");
+  if (options.tcp_skip_in_flight()) argv.push_back("--skip-in-flight");
+  return argv;
+}
+
+std::vector<std::string> criu_restore_argv(const std::string& criu,
+                                           const CriuRestoreTarget& target,
+                                           const proto::CriuOptions& options) {
+  // --root / : restoring a mount namespace needs it (guest.md: without it
+  // "BUG at criu/mount.c:48"). -d: the agent, PID 1, adopts the tree.
+  std::vector<std::string> argv = {criu,         "restore",        "-D", target.images_dir,
+                                   "-W",         target.work_dir,  "-o", target.log_file,
+                                   "-v4",        "--root",         "/",  "-d",
+                                   "--pidfile",  target.pid_file};
+  add_common(argv, options);
+  return argv;
+}
+
+std::string criu_log_errors(const std::string& log, std::size_t max_lines) {
+  std::deque<std::string> errors;
+  std::deque<std::string> tail;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("Error (") != std::string::npos || line.find("BUG at") != std::string::npos) {
+      errors.push_back(line);
+      if (errors.size() > max_lines) errors.pop_front();
+    }
+    tail.push_back(line);
+    if (tail.size() > 5) tail.pop_front();
+  }
+  const auto& picked = errors.empty() ? tail : errors;
+  std::string out;
+  for (const auto& l : picked) out += l + "\n";
+  return out;
+}
+
+}  // namespace kcr::core

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "agent.pb.h"
+
+namespace kcr::core {
+
+// The one place that spells CRIU's flags: every kcr/runc-style option maps to
+// exactly one CRIU flag here. Nothing else in kcr builds CRIU command lines.
+
+struct CriuDumpTarget {
+  int pid = 0;                    // outer PID of the workload's init
+  std::string images_dir;         // -D
+  std::string work_dir;           // -W (logs, stats-dump)
+  std::string log_file = "dump.log";
+};
+
+struct CriuRestoreTarget {
+  std::string images_dir;
+  std::string work_dir;
+  std::string pid_file;           // --pidfile (must not exist yet)
+  std::string log_file = "restore.log";
+};
+
+// argv for "criu dump" (argv[0] = CRIU). Throws kcr::Error for an invalid
+// manage_cgroups_mode.
+std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpTarget& target,
+                                        const proto::CriuOptions& options);
+
+// argv for "criu restore", detached, restoring the mount namespace at --root /.
+std::vector<std::string> criu_restore_argv(const std::string& criu,
+                                           const CriuRestoreTarget& target,
+                                           const proto::CriuOptions& options);
+
+// Throws kcr::Error (usage) unless MODE is "", soft, full, strict or ignore.
+void validate_manage_cgroups_mode(const std::string& mode);
+
+// The "Error (...)" lines of a CRIU log, at most MAX_LINES of them, last ones
+// kept; when there are none, the last few lines of the log.
+std::string criu_log_errors(const std::string& log, std::size_t max_lines = 12);
+
+}  // namespace kcr::core
