@@ -175,8 +175,36 @@ struct Userland {
   std::map<std::string, std::string> programs;  // busybox, criu, tar, nft
   std::vector<std::string> libraries;           // interpreter + shared libraries
   std::string agent_path;
+  std::string scenario_path;  // kcr-scenario, the built-in workloads and probes
   std::string criu_path;
 };
+
+bool is_executable_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+}
+
+// OPTS.scenario_path, or kcr-scenario next to the agent: in the same directory (an
+// installation) or in ../scenario (the build tree: images/agent/kcr-agent and
+// images/scenario/kcr-scenario).
+std::string find_scenario(const BuildOptions& opts, const std::string& agent_path) {
+  if (!opts.scenario_path.empty()) {
+    if (!is_executable_file(opts.scenario_path)) {
+      throw Error("kcr-scenario binary " + opts.scenario_path + " is not an executable file");
+    }
+    return fs::absolute(opts.scenario_path).lexically_normal().string();
+  }
+  fs::path dir = fs::path(agent_path).parent_path();
+  std::vector<fs::path> candidates = {dir / "kcr-scenario",
+                                      dir / ".." / "scenario" / "kcr-scenario"};
+  for (const auto& c : candidates) {
+    if (is_executable_file(c)) return c.lexically_normal().string();
+  }
+  throw Error("the kcr-scenario binary was not found next to the agent (looked for " +
+                  candidates[0].lexically_normal().string() + " and " +
+                  candidates[1].lexically_normal().string() + ")",
+              "build it with the agent (ninja builds both) or put it next to kcr-agent");
+}
 
 Userland collect_userland(const BuildOptions& opts) {
   Userland u;
@@ -188,6 +216,7 @@ Userland collect_userland(const BuildOptions& opts) {
     throw Error("agent binary " + opts.agent_path + " is not an executable file");
   }
   u.agent_path = fs::absolute(opts.agent_path).string();
+  u.scenario_path = find_scenario(opts, u.agent_path);
   if (::access("/bin/busybox", X_OK) != 0) {
     throw Error("/bin/busybox was not found on this host; the guest image needs it",
                 "install it: apt-get install busybox-static");
@@ -197,7 +226,8 @@ Userland collect_userland(const BuildOptions& opts) {
                 {"criu", u.criu_path},
                 {"tar", "/bin/tar"},
                 {"nft", require_host_program("nft", "nftables")}};
-  std::vector<std::string> roots = {u.agent_path};
+  // kcr-scenario is normally static (no libraries); a sanitizer build's is not.
+  std::vector<std::string> roots = {u.agent_path, u.scenario_path};
   for (const auto& [name, path] : u.programs) roots.push_back(path);
   u.libraries = library_closure(roots, read_host_elf_deps, resolve_host_library);
   return u;
@@ -212,7 +242,7 @@ std::string compute_content_hash(const std::string& deb_path, const Userland& u)
   };
   field("format", std::to_string(k_image_format_version));
   field("kernel-deb", core::sha256_file_hex(deb_path));
-  std::set<std::string> files = {u.agent_path};
+  std::set<std::string> files = {u.agent_path, u.scenario_path};
   for (const auto& [name, path] : u.programs) files.insert(path);
   files.insert(u.libraries.begin(), u.libraries.end());
   for (const auto& path : files) {
@@ -341,6 +371,7 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
     for (const auto& [name, path] : userland.programs) tree.add_host_path(path);
     for (const auto& lib : userland.libraries) tree.add_host_path(lib);
     tree.add_file("/usr/bin/kcr-agent", read_file(userland.agent_path), 0755);
+    tree.add_file("/usr/bin/kcr-scenario", read_file(userland.scenario_path), 0755);
     for (const char* d : {"/proc", "/sys", "/dev", "/tmp", "/run", "/root", "/etc", "/newroot",
                           "/var", "/mnt", "/usr/bin", "/usr/sbin"}) {
       tree.add_dir(d, 0755);

@@ -29,6 +29,9 @@ struct ImageInfo {
 struct BuildOptions {
   std::string name = "default";
   std::string agent_path;  // kcr-agent binary to put in the image (required)
+  // kcr-scenario binary to put in the image as /usr/bin/kcr-scenario. Empty: look next to
+  // the agent (AGENT_DIR/kcr-scenario, then AGENT_DIR/../scenario/kcr-scenario).
+  std::string scenario_path;
   std::string kernel_deb;  // optional: use this .deb instead of downloading
   bool force = false;      // rebuild even if inputs are unchanged
 };
