@@ -16,6 +16,7 @@
 #include "images/agent/port.hpp"
 #include "images/agent/process.hpp"
 #include "images/agent/server.hpp"
+#include "images/agent/workloads.hpp"
 #include "kcr/version.hpp"
 
 namespace kcr::agent {
@@ -133,5 +134,9 @@ int main_impl(int argc, char** argv) {
 }  // namespace kcr::agent
 
 int main(int argc, char** argv) {
+  if (argc >= 4 && std::strcmp(argv[1], kcr::agent::k_workload_init_flag) == 0 &&
+      std::strcmp(argv[2], "--") == 0) {
+    kcr::agent::workload_init_main(argv + 3, environ);
+  }
   return kcr::agent::main_impl(argc, argv);
 }

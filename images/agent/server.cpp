@@ -41,6 +41,14 @@ const char* request_kind(const proto::Request& request) {
       return "check";
     case proto::Request::kShutdown:
       return "shutdown";
+    case proto::Request::kCheckpoint:
+      return "checkpoint";
+    case proto::Request::kPutFile:
+      return "put_file";
+    case proto::Request::kRestore:
+      return "restore";
+    case proto::Request::kDropStaging:
+      return "drop_staging";
     case proto::Request::BODY_NOT_SET:
       break;
   }
@@ -148,6 +156,14 @@ void Server::send(proto::Response& response) {
   }
 }
 
+SendFn Server::stream_sender() {
+  return [this](proto::Response& response) {
+    if (m_discarding) return false;
+    send(response);
+    return !m_discarding;
+  };
+}
+
 proto::Hello Server::hello() const {
   proto::Hello hello;
   hello.set_protocol_version(k_protocol_version);
@@ -184,7 +200,7 @@ proto::Response Server::handle(const proto::Request& request) {
         *response.mutable_logs() = m_workloads.logs(request.logs());
         break;
       case proto::Request::kKill:
-        m_workloads.kill(request.kill().workload(), request.kill().signal());
+        m_workloads.kill(request.kill().workload(), request.kill().signal(), request.kill().all());
         response.mutable_ok();
         break;
       case proto::Request::kCheck: {
@@ -199,6 +215,22 @@ proto::Response Server::handle(const proto::Request& request) {
       }
       case proto::Request::kShutdown:
         m_shutdown_requested = true;
+        response.mutable_ok();
+        break;
+      case proto::Request::kCheckpoint:
+        *response.mutable_checkpoint() =
+            m_checkpointer.checkpoint(request.id(), request.checkpoint(), stream_sender());
+        break;
+      case proto::Request::kPutFile:
+        m_checkpointer.put_file(request.put_file());
+        response.mutable_ok();
+        break;
+      case proto::Request::kRestore:
+        *response.mutable_restore() =
+            m_checkpointer.restore(request.id(), request.restore(), stream_sender());
+        break;
+      case proto::Request::kDropStaging:
+        m_checkpointer.drop_staging(request.drop_staging().staging());
         response.mutable_ok();
         break;
       case proto::Request::BODY_NOT_SET:

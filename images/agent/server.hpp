@@ -7,6 +7,7 @@
 #include "agent.pb.h"
 #include "core/frame.hpp"
 #include "images/agent/check.hpp"
+#include "images/agent/checkpoint.hpp"
 #include "images/agent/port.hpp"
 #include "images/agent/process.hpp"
 #include "images/agent/workloads.hpp"
@@ -30,12 +31,15 @@ class Server {
   void on_frame(const std::string& frame);
   void send(proto::Response& response);
   proto::Hello hello() const;
+  // Sends intermediate responses of a streaming request (checkpoint, restore).
+  SendFn stream_sender();
   void shut_down();
 
   std::unique_ptr<Port> m_port;
   core::FrameDecoder m_decoder;
   WorkloadTable m_workloads;
   CriuStatus m_criu;
+  Checkpointer m_checkpointer{m_workloads, m_criu};
   std::uint64_t m_start_ms;
   bool m_discarding = false;        // the input stream lost sync; skip it until the host reconnects
   Clock::time_point m_last_data{};  // when bytes last arrived from the host

@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "agent.pb.h"
+#include "core/unique_fd.hpp"
 
 namespace kcr::agent {
 
@@ -20,13 +22,30 @@ struct Workload {
   int exit_code = 0;
   int exit_signal = 0;
   int64_t started_unix_ms = 0;
-  std::string log_path;
+  // O_PATH fd of the workload's private /run (a tmpfs that only its mount namespace has, so CRIU
+  // carries it, log included, inside the checkpoint). It keeps the log readable after the
+  // workload exits and its namespace is gone.
+  std::shared_ptr<UniqueFd> run_dir;
 };
+
+// Where a workload's stdout and stderr go, inside its own mount namespace.
+inline constexpr const char* k_workload_run = "/run";
+inline constexpr const char* k_workload_log = "kcr/output.log";  // relative to k_workload_run
+
+// The workload's init is the agent binary re-executed inside the workload's namespaces as
+// `kcr-agent --workload-init -- COMMAND...`, with fd 3 open to report a failure to the agent.
+inline constexpr const char* k_workload_init_flag = "--workload-init";
+
+// The init's main: starts argv with envp, forwards signals to it and exits with its status.
+[[noreturn]] void workload_init_main(char** argv, char** envp);
+
+// Opens /proc/PID/root/run as an O_PATH directory fd; throws kcr::Error on failure.
+std::shared_ptr<UniqueFd> open_run_dir(pid_t pid);
 
 // The agent's workloads by name; exited ones stay until a new run takes their name.
 class WorkloadTable {
  public:
-  // Keeps per-workload directories (with their log) under state_dir/workloads.
+  // state_dir is the agent's own (/run/kcr); workload logs live in each workload's private /run.
   explicit WorkloadTable(std::string state_dir) : m_state_dir(std::move(state_dir)) {}
 
   // Launches a workload in new PID, mount, UTS and IPC namespaces; throws kcr::Error when the
@@ -39,8 +58,25 @@ class WorkloadTable {
   // Returns the workload named name or throws kcr::Error with a hint.
   const Workload& get(const std::string& name) const;
 
+  // The workload named name, or nullptr.
+  Workload* find(const std::string& name);
+
+  // Registers a restored workload (running) under its name, replacing an exited one; throws when
+  // a running workload has that name.
+  const Workload& adopt(Workload workload);
+
+  // Throws kcr::Error unless name is free or belongs to an exited workload.
+  void check_name_free(const std::string& name) const;
+
+  // The agent's state directory (checkpoint and staging directories live under it).
+  const std::string& state_dir() const { return m_state_dir; }
+
+  // Reaps the running workloads' inits (by pid, never waitpid(-1)); for use while another child
+  // of the agent (criu) must not be reaped by accident.
+  void reap_known();
+
   // Sends signal (0 means SIGTERM) to the running workload named name; throws when it is not.
-  void kill(const std::string& name, int signal);
+  void kill(const std::string& name, int signal, bool all = false);
 
   // Reads up to max_bytes of the workload's log from offset.
   proto::LogsReply logs(const proto::LogsRequest& request) const;

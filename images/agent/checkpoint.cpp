@@ -1,0 +1,534 @@
+#include "images/agent/checkpoint.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/criu_options.hpp"
+#include "core/error.hpp"
+#include "core/names.hpp"
+#include "core/unique_fd.hpp"
+#include "images/agent/log.hpp"
+#include "images/agent/process.hpp"
+#include "images/agent/staging.hpp"
+
+namespace kcr::agent {
+
+namespace {
+
+constexpr const char* k_criu = "criu";
+constexpr std::chrono::milliseconds k_idle_poll{10};
+constexpr std::chrono::seconds k_restore_timeout{600};
+constexpr std::chrono::seconds k_exit_wait{3};
+constexpr std::size_t k_restore_log_tail = 4096;
+constexpr off_t k_page = 4096;
+
+void make_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
+}
+
+void make_dirs(const std::string& path) {
+  for (std::size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    make_dir(path.substr(0, pos));
+  }
+}
+
+void remove_tree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) log_line("cannot remove " + path + ": " + ec.message());
+}
+
+// Removes a directory tree when it goes out of scope.
+class TreeGuard {
+ public:
+  explicit TreeGuard(std::string path) : m_path(std::move(path)) {}
+  ~TreeGuard() {
+    if (!m_path.empty()) remove_tree(m_path);
+  }
+  TreeGuard(const TreeGuard&) = delete;
+  TreeGuard& operator=(const TreeGuard&) = delete;
+
+ private:
+  std::string m_path;
+};
+
+// Reads a whole (small) file; empty when it cannot be read.
+std::string read_file(const std::string& path, std::size_t max = 64 * 1024 * 1024) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};
+  std::string data;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    data.append(buf, static_cast<std::size_t>(std::min<std::size_t>(n, max - data.size())));
+    if (data.size() >= max) break;
+  }
+  return data;
+}
+
+std::string tail(const std::string& text, std::size_t max) {
+  return text.size() <= max ? text : text.substr(text.size() - max);
+}
+
+// One file of a checkpoint being streamed to the host.
+struct Stream {
+  std::string name;  // as the host sees it ("images/pages-1.img")
+  std::string path;  // in the guest
+  UniqueFd fd;
+  ino_t ino = 0;
+  std::uint64_t sent = 0;
+  off_t punched = 0;
+  bool pages = false;
+  core::Sha256 hash;
+};
+
+class Streamer {
+ public:
+  Streamer(std::uint64_t id, std::size_t chunk, const SendFn& send)
+      : m_id(id), m_chunk(chunk), m_send(send), m_buffer(chunk) {}
+
+  bool host_gone() const { return m_host_gone; }
+
+  // Starts tracking path as name, or restarts it from 0 when the file was replaced.
+  Stream* track(const std::string& name, const std::string& path, bool pages) {
+    auto it = std::find_if(m_streams.begin(), m_streams.end(),
+                           [&](const auto& s) { return s->name == name; });
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return it == m_streams.end() ? nullptr : it->get();
+    }
+    if (it != m_streams.end() && (*it)->ino == st.st_ino) return it->get();
+    auto stream = std::make_unique<Stream>();
+    stream->name = name;
+    stream->path = path;
+    stream->pages = pages;
+    stream->fd = UniqueFd(::open(path.c_str(), (pages ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+    if (!stream->fd) return nullptr;
+    struct stat fst {};
+    ::fstat(stream->fd.get(), &fst);
+    stream->ino = fst.st_ino;
+    if (it != m_streams.end()) {
+      log_line(name + " was replaced; sending it again");
+      *it = std::move(stream);
+      return it->get();
+    }
+    m_streams.push_back(std::move(stream));
+    return m_streams.back().get();
+  }
+
+  // Tracks every regular file of the images directory.
+  void scan_images(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    while (dirent* entry = ::readdir(d)) {
+      std::string file = entry->d_name;
+      if (!is_valid_image_name(file)) continue;
+      track("images/" + file, dir + "/" + file, is_pages_image(file));
+    }
+    ::closedir(d);
+  }
+
+  // Sends what the file has beyond what was sent; returns the bytes sent.
+  std::uint64_t pump(Stream& s) {
+    std::uint64_t total = 0;
+    for (;;) {
+      ssize_t n = ::pread(s.fd.get(), m_buffer.data(), m_chunk, static_cast<off_t>(s.sent));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      if (!m_host_gone) {
+        proto::Response response;
+        response.set_id(m_id);
+        auto* chunk = response.mutable_chunk();
+        chunk->set_path(s.name);
+        chunk->set_offset(s.sent);
+        chunk->set_data(m_buffer.data(), static_cast<std::size_t>(n));
+        if (!m_send(response)) m_host_gone = true;
+      }
+      s.hash.update(m_buffer.data(), static_cast<std::size_t>(n));
+      s.sent += static_cast<std::uint64_t>(n);
+      total += static_cast<std::uint64_t>(n);
+      if (s.pages) {
+        // Free what the host has: page images are written once, front to back.
+        off_t upto = static_cast<off_t>(s.sent) / k_page * k_page;
+        if (upto > s.punched && ::fallocate(s.fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                            s.punched, upto - s.punched) == 0) {
+          s.punched = upto;
+        }
+      }
+      if (static_cast<std::size_t>(n) < m_chunk) break;
+    }
+    return total;
+  }
+
+  std::uint64_t pump_all() {
+    std::uint64_t total = 0;
+    for (auto& s : m_streams) total += pump(*s);
+    return total;
+  }
+
+  // After the writer is done: makes sure what the host got is each file's final content, sends
+  // the FileDone messages and returns them.
+  std::vector<proto::FileDone> finish() {
+    std::vector<proto::FileDone> done;
+    for (auto& s : m_streams) {
+      Stream* stream = track(s->name, s->path, s->pages);
+      if (stream == nullptr) {
+        log_line(s->name + " disappeared before the end of the checkpoint");
+        continue;
+      }
+      pump(*stream);
+      struct stat st {};
+      ::fstat(stream->fd.get(), &st);
+      bool resend = static_cast<std::uint64_t>(st.st_size) != stream->sent;
+      std::string digest = core::Sha256(stream->hash).hex_digest();
+      if (!resend && !stream->pages) {
+        // Small images may have been rewritten in place: check the whole file.
+        resend = core::sha256_file_hex(stream->path) != digest;
+      }
+      if (resend) {
+        if (stream->punched > 0) {
+          throw Error("checkpoint file " + stream->name + " changed after it was sent");
+        }
+        log_line(stream->name + " changed after it was sent; sending it again");
+        stream->sent = 0;
+        stream->hash = core::Sha256();
+        pump(*stream);
+        digest = core::Sha256(stream->hash).hex_digest();
+      }
+      proto::FileDone file;
+      file.set_path(stream->name);
+      file.set_size(stream->sent);
+      file.set_sha256(digest);
+      send_done(file);
+      done.push_back(file);
+    }
+    return done;
+  }
+
+  void send_done(const proto::FileDone& file) {
+    if (m_host_gone) return;
+    proto::Response response;
+    response.set_id(m_id);
+    *response.mutable_file_done() = file;
+    if (!m_send(response)) m_host_gone = true;
+  }
+
+ private:
+  std::uint64_t m_id;
+  std::size_t m_chunk;
+  const SendFn& m_send;
+  std::vector<char> m_buffer;
+  bool m_host_gone = false;
+  std::vector<std::unique_ptr<Stream>> m_streams;
+};
+
+// Streams one complete file (a log) as chunks and its FileDone; returns the FileDone.
+std::optional<proto::FileDone> send_whole_file(std::uint64_t id, const SendFn& send,
+                                               const std::string& name, const std::string& path) {
+  Streamer streamer(id, k_default_chunk, send);
+  if (!streamer.track(name, path, false)) return std::nullopt;
+  auto done = streamer.finish();
+  if (done.empty()) return std::nullopt;
+  return done.front();
+}
+
+// Starts criu with argv, stdout and stderr to out_path; returns its pid.
+pid_t spawn_criu(const std::vector<std::string>& argv, const std::string& out_path) {
+  CStringArray args(argv);
+  CStringArray env(default_env());
+  pid_t pid = ::fork();
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) {
+    reset_signals_in_child();
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out >= 0) {
+      ::dup2(out, STDOUT_FILENO);
+      ::dup2(out, STDERR_FILENO);
+    }
+    ::close_range(3, ~0U, 0);
+    exec_or_die(args.data(), env.data());
+  }
+  return pid;
+}
+
+std::uint64_t ms_since(Clock::time_point start) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+}
+
+}  // namespace
+
+std::string Checkpointer::staging_dir(const std::string& staging) const {
+  if (!core::is_valid_name(staging)) {
+    throw Error("staging name '" + staging + "' is not valid");
+  }
+  return m_workloads.state_dir() + "/staging/" + staging;
+}
+
+proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
+                                                const proto::CheckpointRequest& request,
+                                                const SendFn& send) {
+  const Workload& workload = m_workloads.get(request.workload());
+  if (!workload.running) {
+    throw Error("workload '" + workload.name + "' is not running", "kcr ps VM shows its state");
+  }
+  if (m_criu.version.empty()) throw Error("criu is not available in the guest");
+  const std::string name = workload.name;
+  const pid_t pid = workload.pid;
+  proto::Workload as_it_was;
+  to_proto(workload, &as_it_was);
+
+  std::string dir = m_workloads.state_dir() + "/checkpoints/" + std::to_string(boottime_ms()) +
+                    "-" + std::to_string(++m_counter);
+  core::CriuDumpTarget target;
+  target.pid = pid;
+  target.images_dir = dir + "/images";
+  target.work_dir = dir + "/work";
+  std::vector<std::string> argv = core::criu_dump_argv(k_criu, target, request.options());
+  make_dirs(target.images_dir);
+  TreeGuard guard(dir);
+  make_dir(target.work_dir);
+
+  Streamer streamer(id, checkpoint_chunk_bytes(request.chunk_bytes()), send);
+  auto start = Clock::now();
+  pid_t criu = spawn_criu(argv, target.work_dir + "/criu.out");
+  int status = 0;
+  std::uint64_t dump_ms = 0;
+  for (;;) {
+    pid_t r = ::waitpid(criu, &status, WNOHANG);
+    if (r == criu || (r < 0 && errno != EINTR)) {
+      dump_ms = ms_since(start);
+      break;
+    }
+    // Reap the workloads' inits meanwhile (by pid: waitpid(-1) could take criu's status).
+    m_workloads.reap_known();
+    streamer.scan_images(target.images_dir);
+    if (streamer.pump_all() == 0) std::this_thread::sleep_for(k_idle_poll);
+  }
+  m_workloads.reap_known();
+  const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  const std::string log_path = target.work_dir + "/" + target.log_file;
+
+  if (!ok) {
+    send_whole_file(id, send, "dump.log", log_path);
+    std::string errors = core::criu_log_errors(read_file(log_path));
+    if (errors.empty()) errors = read_file(target.work_dir + "/criu.out", 4096);
+    const Workload* after = m_workloads.find(name);
+    bool alive = after && after->running && after->pid == pid && ::kill(pid, 0) == 0;
+    log_line("criu dump: " + describe_status(status));
+    throw Error("criu dump failed:\n" + errors,
+                alive ? "the workload is still running; dump.log has CRIU's full log"
+                      : "the workload did not survive the failed dump");
+  }
+
+  // From here on the dump is complete and, without leave_running, the tree
+  // is stopped: any failure must resume it, or the workload would be lost.
+  try {
+    streamer.scan_images(target.images_dir);
+    streamer.pump_all();
+    std::vector<proto::FileDone> files = streamer.finish();
+    for (const auto& [file, path] : {std::pair<std::string, std::string>{"dump.log", log_path},
+                                     {"stats-dump", target.work_dir + "/stats-dump"}}) {
+      if (auto done = send_whole_file(id, send, file, path)) files.push_back(*done);
+    }
+    if (streamer.host_gone()) throw Error("the host went away during the checkpoint");
+
+    proto::CheckpointReply reply;
+    *reply.mutable_workload() = as_it_was;
+    reply.set_still_running(request.options().leave_running());
+    for (auto& file : files) *reply.add_files() = file;
+    reply.set_dump_ms(dump_ms);
+    reply.set_criu_version(m_criu.version);
+    reply.set_kernel_release(m_criu.kernel_release);
+
+    // Without leave_running CRIU left the tree stopped (--leave-stopped): the
+    // host kills it once the checkpoint is stored, or resumes it.
+    return reply;
+  } catch (...) {
+    if (!request.options().leave_running()) {
+      try {
+        m_workloads.kill(name, SIGCONT, true);
+      } catch (const std::exception&) {
+      }
+    }
+    throw;
+  }
+}
+
+void Checkpointer::put_file(const proto::PutFileRequest& request) {
+  std::string dir = staging_dir(request.staging());
+  if (!is_valid_checkpoint_path(request.path())) {
+    throw Error("'" + request.path() + "' is not a valid checkpoint file path");
+  }
+  make_dirs(dir + "/images");
+  std::string path = dir + "/" + request.path();
+
+  struct stat st {};
+  std::uint64_t staged = 0;
+  if (::stat(path.c_str(), &st) == 0) staged = static_cast<std::uint64_t>(st.st_size);
+  if (request.offset() != staged && request.offset() != 0) {
+    throw Error("offset " + std::to_string(request.offset()) + " of " + request.path() +
+                " does not follow the " + std::to_string(staged) + " bytes staged");
+  }
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) == 0 &&
+      !staging_fits(request.data().size(), static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize,
+                    static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize)) {
+    throw Error("not enough space in the guest to stage the checkpoint",
+                "start the VM with more memory");
+  }
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (request.offset() == 0 ? O_TRUNC : 0);
+  UniqueFd fd(::open(path.c_str(), flags, 0600));
+  if (!fd) throw_errno("open " + path);
+  const std::string& data = request.data();
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd.get(), data.data() + done, data.size() - done,
+                         static_cast<off_t>(request.offset() + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::unlink(path.c_str());
+      m_uploads.erase(path);
+      errno = err;
+      if (err == ENOSPC) throw Error("not enough space in the guest to stage the checkpoint");
+      throw_errno("write " + path);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+
+  if (request.offset() == 0) m_uploads[path] = Upload{};
+  auto upload = m_uploads.find(path);
+  if (upload != m_uploads.end()) {
+    if (upload->second.size == request.offset()) {
+      upload->second.hash.update(data);
+      upload->second.size += data.size();
+    } else {
+      m_uploads.erase(upload);  // out of step: hash the file at the end instead
+    }
+  }
+  if (!request.last()) return;
+  upload = m_uploads.find(path);
+  std::string digest =
+      upload != m_uploads.end() && upload->second.size == request.offset() + data.size()
+          ? upload->second.hash.hex_digest()
+          : core::sha256_file_hex(path);
+  if (upload != m_uploads.end()) m_uploads.erase(upload);
+  std::string expected = request.sha256();
+  std::transform(expected.begin(), expected.end(), expected.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (digest != expected) {
+    ::unlink(path.c_str());
+    throw Error("sha256 of " + request.path() + " is " + digest + ", expected " + expected,
+                "the file was damaged on its way; send it again");
+  }
+}
+
+void Checkpointer::drop_staging(const std::string& staging) {
+  std::string dir = staging_dir(staging);
+  for (auto it = m_uploads.begin(); it != m_uploads.end();) {
+    it = it->first.rfind(dir + "/", 0) == 0 ? m_uploads.erase(it) : std::next(it);
+  }
+  remove_tree(dir);
+}
+
+proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::RestoreRequest& request,
+                                          const SendFn& send) {
+  std::string dir = staging_dir(request.staging());
+  struct stat st {};
+  if (::stat((dir + "/images").c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw Error("no staged checkpoint '" + request.staging() + "' in the guest",
+                "upload its files first");
+  }
+  if (!core::is_valid_name(request.name())) {
+    throw Error("workload name '" + request.name() + "' is not valid");
+  }
+  m_workloads.check_name_free(request.name());
+  if (m_criu.version.empty()) throw Error("criu is not available in the guest");
+
+  core::CriuRestoreTarget target;
+  target.images_dir = dir + "/images";
+  target.work_dir = dir + "/work";
+  target.pid_file = target.work_dir + "/restore.pid";
+  std::vector<std::string> argv = core::criu_restore_argv(k_criu, target, request.options());
+  make_dir(target.work_dir);
+  ::unlink(target.pid_file.c_str());  // --pidfile refuses an existing file
+  const std::string log_path = target.work_dir + "/" + target.log_file;
+
+  auto start = Clock::now();
+  CommandResult result = run_command(argv, k_restore_timeout);
+  std::uint64_t restore_ms = ms_since(start);
+  bool ok = !result.timed_out && WIFEXITED(result.status) && WEXITSTATUS(result.status) == 0;
+  pid_t pid = 0;
+  if (ok) {
+    pid = parse_pidfile(read_file(target.pid_file, 64));
+    if (pid == 0 || ::kill(pid, 0) != 0) {
+      ok = false;
+      result.output += "\nkcr-agent: criu wrote no valid pidfile";
+    }
+  }
+  if (!ok) {
+    send_whole_file(id, send, "restore.log", log_path);
+    std::string errors = core::criu_log_errors(read_file(log_path));
+    if (errors.empty()) errors = tail(result.output, 2048);
+    log_line("criu restore: " +
+             (result.timed_out ? std::string("timed out") : describe_status(result.status)));
+    throw Error("criu restore failed:\n" + errors,
+                "restore.log has CRIU's full log; the staged files stay until dropped");
+  }
+
+  if (request.options().tcp_established() && request.original().pid() > 0) {
+    // CRIU 3.17 removes the network-lock table of the new pid and leaves the one named after
+    // the dumped pid, which keeps dropping the restored connections (guest.md).
+    CommandResult nft = run_command(
+        {"nft", "delete", "table", "inet", "CRIU-" + std::to_string(request.original().pid())},
+        std::chrono::seconds(10));
+    if (!WIFEXITED(nft.status) || WEXITSTATUS(nft.status) != 0) {
+      if (nft.output.find("No such file") == std::string::npos) {
+        log_line("nft delete table: " + trim(nft.output));
+      }
+    }
+  }
+
+  Workload workload;
+  workload.name = request.name();
+  workload.pid = pid;
+  workload.argv.assign(request.original().argv().begin(), request.original().argv().end());
+  workload.started_unix_ms =
+      request.original().started_unix_ms() ? request.original().started_unix_ms() : unix_ms();
+  try {
+    workload.run_dir = open_run_dir(pid);
+  } catch (const Error& e) {
+    log_line(std::string("restored workload has no log: ") + e.what());
+  }
+  const Workload& adopted = m_workloads.adopt(std::move(workload));
+
+  proto::RestoreReply reply;
+  to_proto(adopted, reply.mutable_workload());
+  reply.set_restore_ms(restore_ms);
+  reply.set_stats_restore(read_file(target.work_dir + "/stats-restore", 1024 * 1024));
+  reply.set_restore_log(tail(read_file(log_path), k_restore_log_tail));
+  drop_staging(request.staging());
+  return reply;
+}
+
+}  // namespace kcr::agent

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "agent.pb.h"
+#include "core/sha256.hpp"
+#include "images/agent/check.hpp"
+#include "images/agent/workloads.hpp"
+
+namespace kcr::agent {
+
+// Sends one intermediate response (a FileChunk or FileDone) to the host; returns false when the
+// host is gone.
+using SendFn = std::function<bool(proto::Response&)>;
+
+// Checkpoint and restore of workloads with CRIU, and the staging of checkpoint files the host
+// uploads for a restore. Checkpoints are written under STATE/checkpoints/<unique>/ and streamed
+// out while CRIU writes them; uploads go to STATE/staging/<staging>/.
+class Checkpointer {
+ public:
+  Checkpointer(WorkloadTable& workloads, const CriuStatus& criu)
+      : m_workloads(workloads), m_criu(criu) {}
+
+  // Dumps the workload, sending every file as chunks and a FileDone through send with id, and
+  // returns the final reply. Throws kcr::Error when the dump fails (after sending dump.log).
+  proto::CheckpointReply checkpoint(std::uint64_t id, const proto::CheckpointRequest& request,
+                                    const SendFn& send);
+
+  // Stages one chunk; throws kcr::Error when it is refused.
+  void put_file(const proto::PutFileRequest& request);
+
+  // Restores a staged checkpoint as a running workload; on failure sends restore.log through
+  // send and throws kcr::Error.
+  proto::RestoreReply restore(std::uint64_t id, const proto::RestoreRequest& request,
+                              const SendFn& send);
+
+  // Removes a staging directory (no error when it does not exist).
+  void drop_staging(const std::string& staging);
+
+ private:
+  std::string staging_dir(const std::string& staging) const;
+
+  struct Upload {
+    std::uint64_t size = 0;
+    core::Sha256 hash;
+  };
+
+  WorkloadTable& m_workloads;
+  const CriuStatus& m_criu;
+  std::map<std::string, Upload> m_uploads;  // by file path, while a file is being staged
+  std::uint64_t m_counter = 0;
+};
+
+}  // namespace kcr::agent
