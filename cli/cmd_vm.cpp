@@ -42,20 +42,10 @@ struct StartArgs {
 };
 
 void start(Context& ctx, const StartArgs& a) {
-  const auto& cfg = ctx.config();
-  vm::VmStartOptions o;
-  o.name = a.name;
-  o.memory_mib = a.memory.empty() ? cfg.memory_mib : core::parse_memory_mib(a.memory);
-  o.cpus = a.cpus ? a.cpus : cfg.cpus;
-  o.accel = a.accel.empty() ? cfg.accel : a.accel;
-  images::ImageInfo image = images::find_image(cfg, a.image.empty() ? cfg.image : a.image);
-  o.image = image.name;
-  o.image_hash = image.content_hash;
-  o.kernel = image.kernel;
-  o.initrd = image.initrd;
-  o.kernel_release = image.kernel_release;
   proto::Hello hello;
-  vm::VmInfo info = vm::start_vm(cfg, o, &hello, [&](const std::string& l) { progress(ctx, l); });
+  vm::VmInfo info =
+      start_vm_from_image(ctx, a.name, a.image, &hello,
+                          a.memory.empty() ? 0 : core::parse_memory_mib(a.memory), a.cpus, a.accel);
   if (ctx.json) {
     auto j = vm_json(info);
     j.set("criu_version", hello.criu_version());
@@ -143,6 +133,24 @@ void console(Context& ctx, const std::string& name, bool log_only) {
 }
 
 }  // namespace
+
+vm::VmInfo start_vm_from_image(Context& ctx, const std::string& name, const std::string& image,
+                               proto::Hello* hello, uint64_t memory_mib, unsigned cpus,
+                               const std::string& accel) {
+  const auto& cfg = ctx.config();
+  vm::VmStartOptions o;
+  o.name = name;
+  o.memory_mib = memory_mib ? memory_mib : cfg.memory_mib;
+  o.cpus = cpus ? cpus : cfg.cpus;
+  o.accel = accel.empty() ? cfg.accel : accel;
+  images::ImageInfo info = images::find_image(cfg, image.empty() ? cfg.image : image);
+  o.image = info.name;
+  o.image_hash = info.content_hash;
+  o.kernel = info.kernel;
+  o.initrd = info.initrd;
+  o.kernel_release = info.kernel_release;
+  return vm::start_vm(cfg, o, hello, [&](const std::string& l) { progress(ctx, l); });
+}
 
 void register_vm_commands(CLI::App& app, Context& ctx) {
   auto* vmcmd = app.add_subcommand("vm", "Start, stop, list VMs and reach their console");

@@ -8,6 +8,7 @@
 
 #include "core/config.hpp"
 #include "core/json.hpp"
+#include "vm/vm.hpp"
 
 namespace kcr::cli {
 
@@ -46,10 +47,18 @@ std::string sanitize(const std::string& text, bool keep_newlines = false);
 std::string format_seconds(double seconds);
 std::string format_bytes(uint64_t bytes);
 
+// Boots VM NAME from guest image IMAGE (config default when empty) with the
+// configured size; fills HELLO when given.
+vm::VmInfo start_vm_from_image(Context& ctx, const std::string& name, const std::string& image,
+                               proto::Hello* hello, uint64_t memory_mib = 0, unsigned cpus = 0,
+                               const std::string& accel = {});
+
 // Registration of each command group, one file each.
 void register_image_commands(CLI::App& app, Context& ctx);
 void register_vm_commands(CLI::App& app, Context& ctx);
 void register_workload_commands(CLI::App& app, Context& ctx);
 void register_check_command(CLI::App& app, Context& ctx);
+void register_checkpoint_commands(CLI::App& app, Context& ctx);
+void register_cycle_command(CLI::App& app, Context& ctx);
 
 }  // namespace kcr::cli

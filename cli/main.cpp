@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   kcr::cli::register_image_commands(app, ctx);
   kcr::cli::register_vm_commands(app, ctx);
   kcr::cli::register_workload_commands(app, ctx);
+  kcr::cli::register_checkpoint_commands(app, ctx);
+  kcr::cli::register_cycle_command(app, ctx);
   kcr::cli::register_check_command(app, ctx);
 
   try {

@@ -38,27 +38,29 @@ void add_common(std::vector<std::string>& argv, const proto::CriuOptions& o) {
 
 std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpTarget& target,
                                         const proto::CriuOptions& options) {
-  std::vector<std::string> argv = {criu,           "dump", "-t", std::to_string(target.pid),
-                                   "-D",           target.images_dir,
-                                   "-W",           target.work_dir,
-                                   "-o",           target.log_file,
+  std::vector<std::string> argv = {criu, "dump",
+                                   "-t", std::to_string(target.pid),
+                                   "-D", target.images_dir,
+                                   "-W", target.work_dir,
+                                   "-o", target.log_file,
                                    "-v4"};
   add_common(argv, options);
-  if (options.leave_running()) argv.push_back("--leave-running");
+  // Without --leave-running the tree is left stopped, not killed: kcr kills
+  // it only once the checkpoint is safely stored, and resumes it otherwise.
+  argv.push_back(options.leave_running() ? "--leave-running" : "--leave-stopped");
   if (options.link_remap()) argv.push_back("--link-remap");
   if (options.tcp_skip_in_flight()) argv.push_back("--skip-in-flight");
   return argv;
 }
 
-std::vector<std::string> criu_restore_argv(const std::string& criu,
-                                           const CriuRestoreTarget& target,
+std::vector<std::string> criu_restore_argv(const std::string& criu, const CriuRestoreTarget& target,
                                            const proto::CriuOptions& options) {
   // --root / : restoring a mount namespace needs it (guest.md: without it
   // "BUG at criu/mount.c:48"). -d: the agent, PID 1, adopts the tree.
-  std::vector<std::string> argv = {criu,         "restore",        "-D", target.images_dir,
-                                   "-W",         target.work_dir,  "-o", target.log_file,
-                                   "-v4",        "--root",         "/",  "-d",
-                                   "--pidfile",  target.pid_file};
+  std::vector<std::string> argv = {criu,        "restore",       "-D", target.images_dir,
+                                   "-W",        target.work_dir, "-o", target.log_file,
+                                   "-v4",       "--root",        "/",  "-d",
+                                   "--pidfile", target.pid_file};
   add_common(argv, options);
   return argv;
 }

@@ -11,16 +11,16 @@ namespace kcr::core {
 // exactly one CRIU flag here. Nothing else in kcr builds CRIU command lines.
 
 struct CriuDumpTarget {
-  int pid = 0;                    // outer PID of the workload's init
-  std::string images_dir;         // -D
-  std::string work_dir;           // -W (logs, stats-dump)
+  int pid = 0;             // outer PID of the workload's init
+  std::string images_dir;  // -D
+  std::string work_dir;    // -W (logs, stats-dump)
   std::string log_file = "dump.log";
 };
 
 struct CriuRestoreTarget {
   std::string images_dir;
   std::string work_dir;
-  std::string pid_file;           // --pidfile (must not exist yet)
+  std::string pid_file;  // --pidfile (must not exist yet)
   std::string log_file = "restore.log";
 };
 
@@ -30,8 +30,7 @@ std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpT
                                         const proto::CriuOptions& options);
 
 // argv for "criu restore", detached, restoring the mount namespace at --root /.
-std::vector<std::string> criu_restore_argv(const std::string& criu,
-                                           const CriuRestoreTarget& target,
+std::vector<std::string> criu_restore_argv(const std::string& criu, const CriuRestoreTarget& target,
                                            const proto::CriuOptions& options);
 
 // Throws kcr::Error (usage) unless MODE is "", soft, full, strict or ignore.

@@ -97,6 +97,12 @@ void AgentClient::send(proto::Request request) {
 }
 
 proto::Response AgentClient::call(proto::Request request, std::chrono::milliseconds timeout) {
+  return call_streaming(std::move(request), timeout, {});
+}
+
+proto::Response AgentClient::call_streaming(
+    proto::Request request, std::chrono::milliseconds timeout,
+    const std::function<void(const proto::Response&)>& on_part) {
   uint64_t id = m_next_id++;
   request.set_id(id);
   std::string payload;
@@ -116,12 +122,19 @@ proto::Response AgentClient::call(proto::Request request, std::chrono::milliseco
     if (!resp.ParseFromString(*frame))
       throw Error("protocol error: unparsable reply from the agent");
     if (resp.id() != id) continue;  // an unsolicited hello or a reply to an abandoned request
-    if (!resp.has_error() && !reply_fits(request, resp)) {
+    if (resp.body_case() == proto::Response::kChunk ||
+        resp.body_case() == proto::Response::kFileDone) {
+      if (!on_part) throw Error("protocol error: unexpected file data from the agent");
+      on_part(resp);
+      deadline = Clock::now() + timeout;
+      continue;
+    }
+    if (resp.has_error()) throw Error(resp.error().message(), resp.error().hint());
+    if (!reply_fits(request, resp)) {
       throw Error("protocol error: the agent answered a " +
                   std::string(request.GetDescriptor()->oneof_decl(0)->name()) +
                   " request with the wrong reply");
     }
-    if (resp.has_error()) throw Error(resp.error().message(), resp.error().hint());
     return resp;
   }
 }

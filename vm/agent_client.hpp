@@ -28,6 +28,12 @@ class AgentClient {
   // or an error reply from the agent (with the agent's message and hint).
   proto::Response call(proto::Request request, std::chrono::milliseconds timeout);
 
+  // Like call(), for requests whose answer streams: every FileChunk and
+  // FileDone response goes to ON_PART before the final response is returned.
+  // TIMEOUT bounds the silence between two responses, not the whole call.
+  proto::Response call_streaming(proto::Request request, std::chrono::milliseconds timeout,
+                                 const std::function<void(const proto::Response&)>& on_part);
+
   // Sends REQUEST without waiting for the reply (used by shutdown).
   void send(proto::Request request);
 

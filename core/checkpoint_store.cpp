@@ -1,0 +1,411 @@
+#include "core/checkpoint_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/names.hpp"
+#include "core/time.hpp"
+
+namespace fs = std::filesystem;
+
+namespace kcr::core {
+
+namespace {
+
+constexpr const char* k_manifest = "manifest.yaml";
+constexpr std::size_t k_max_files = 100000;
+
+bool plain_file_name(const std::string& name) {
+  if (name.empty() || name.size() > 200 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+void fsync_path(const std::string& path, int flags) {
+  UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC));
+  if (fd && ::fsync(fd.get()) != 0) throw_errno("fsync " + path);
+}
+
+std::string random_suffix() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
+}  // namespace
+
+uint64_t CheckpointManifest::image_bytes() const {
+  uint64_t total = 0;
+  for (const auto& f : files) {
+    if (f.path.rfind("images/", 0) == 0) total += f.size;
+  }
+  return total;
+}
+
+bool is_valid_checkpoint_path(const std::string& path) {
+  if (path == "dump.log" || path == "stats-dump" || path == "restore.log") return true;
+  if (path.rfind("images/", 0) != 0) return false;
+  return plain_file_name(path.substr(7));
+}
+
+std::string manifest_to_yaml(const CheckpointManifest& m) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "format_version" << YAML::Value << m.format_version;
+  out << YAML::Key << "name" << YAML::Value << m.name;
+  out << YAML::Key << "created" << YAML::Value << m.created;
+  out << YAML::Key << "kcr_version" << YAML::Value << m.kcr_version;
+  out << YAML::Key << "criu_version" << YAML::Value << m.criu_version;
+  out << YAML::Key << "kernel_release" << YAML::Value << m.kernel_release;
+  out << YAML::Key << "image" << YAML::Value << m.image;
+  out << YAML::Key << "image_hash" << YAML::Value << m.image_hash;
+  out << YAML::Key << "vm" << YAML::Value << m.vm;
+  out << YAML::Key << "workload" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << m.workload;
+  out << YAML::Key << "pid" << YAML::Value << m.pid;
+  out << YAML::Key << "argv" << YAML::Value << YAML::Flow << m.argv;
+  out << YAML::EndMap;
+  const auto& o = m.options;
+  out << YAML::Key << "options" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "leave_running" << YAML::Value << o.leave_running();
+  out << YAML::Key << "tcp_established" << YAML::Value << o.tcp_established();
+  out << YAML::Key << "tcp_skip_in_flight" << YAML::Value << o.tcp_skip_in_flight();
+  out << YAML::Key << "ext_unix_sk" << YAML::Value << o.ext_unix_sk();
+  out << YAML::Key << "file_locks" << YAML::Value << o.file_locks();
+  out << YAML::Key << "link_remap" << YAML::Value << o.link_remap();
+  out << YAML::Key << "shell_job" << YAML::Value << o.shell_job();
+  out << YAML::Key << "manage_cgroups_mode" << YAML::Value << o.manage_cgroups_mode();
+  out << YAML::EndMap;
+  out << YAML::Key << "timings_ms" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "dump" << YAML::Value << m.dump_ms;
+  out << YAML::Key << "total" << YAML::Value << m.total_ms;
+  out << YAML::EndMap;
+  if (m.stats) {
+    const auto& s = *m.stats;
+    out << YAML::Key << "criu_statistics" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "freezing_time" << YAML::Value << s.freezing_time;
+    out << YAML::Key << "frozen_time" << YAML::Value << s.frozen_time;
+    out << YAML::Key << "memdump_time" << YAML::Value << s.memdump_time;
+    out << YAML::Key << "memwrite_time" << YAML::Value << s.memwrite_time;
+    out << YAML::Key << "pages_scanned" << YAML::Value << s.pages_scanned;
+    out << YAML::Key << "pages_written" << YAML::Value << s.pages_written;
+    out << YAML::EndMap;
+  }
+  out << YAML::Key << "files" << YAML::Value << YAML::BeginSeq;
+  for (const auto& f : m.files) {
+    out << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "path" << YAML::Value << f.path;
+    out << YAML::Key << "size" << YAML::Value << f.size;
+    out << YAML::Key << "sha256" << YAML::Value << f.sha256;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+CheckpointManifest manifest_from_yaml(const std::string& text, const std::string& source) {
+  try {
+    YAML::Node n = YAML::Load(text);
+    CheckpointManifest m;
+    m.format_version = n["format_version"].as<int>();
+    if (m.format_version > k_checkpoint_format_version || m.format_version < 1) {
+      throw Error(source + ": checkpoint format version " + std::to_string(m.format_version) +
+                      " is not supported by this kcr (it reads version " +
+                      std::to_string(k_checkpoint_format_version) + ")",
+                  "use the kcr version that wrote it");
+    }
+    m.name = n["name"].as<std::string>();
+    m.created = n["created"].as<std::string>("");
+    m.kcr_version = n["kcr_version"].as<std::string>("");
+    m.criu_version = n["criu_version"].as<std::string>("");
+    m.kernel_release = n["kernel_release"].as<std::string>("");
+    m.image = n["image"].as<std::string>("");
+    m.image_hash = n["image_hash"].as<std::string>("");
+    m.vm = n["vm"].as<std::string>("");
+    m.workload = n["workload"]["name"].as<std::string>();
+    m.pid = n["workload"]["pid"].as<int>(0);
+    m.argv = n["workload"]["argv"].as<std::vector<std::string>>();
+    auto o = n["options"];
+    m.options.set_leave_running(o["leave_running"].as<bool>(false));
+    m.options.set_tcp_established(o["tcp_established"].as<bool>(false));
+    m.options.set_tcp_skip_in_flight(o["tcp_skip_in_flight"].as<bool>(false));
+    m.options.set_ext_unix_sk(o["ext_unix_sk"].as<bool>(false));
+    m.options.set_file_locks(o["file_locks"].as<bool>(false));
+    m.options.set_link_remap(o["link_remap"].as<bool>(false));
+    m.options.set_shell_job(o["shell_job"].as<bool>(false));
+    m.options.set_manage_cgroups_mode(o["manage_cgroups_mode"].as<std::string>(""));
+    m.dump_ms = n["timings_ms"]["dump"].as<uint64_t>(0);
+    m.total_ms = n["timings_ms"]["total"].as<uint64_t>(0);
+    if (auto s = n["criu_statistics"]) {
+      CriuDumpStats st;
+      st.freezing_time = s["freezing_time"].as<uint64_t>(0);
+      st.frozen_time = s["frozen_time"].as<uint64_t>(0);
+      st.memdump_time = s["memdump_time"].as<uint64_t>(0);
+      st.memwrite_time = s["memwrite_time"].as<uint64_t>(0);
+      st.pages_scanned = s["pages_scanned"].as<uint64_t>(0);
+      st.pages_written = s["pages_written"].as<uint64_t>(0);
+      m.stats = st;
+    }
+    for (const auto& f : n["files"]) {
+      CheckpointFile cf{f["path"].as<std::string>(), f["size"].as<uint64_t>(),
+                        f["sha256"].as<std::string>()};
+      if (!is_valid_checkpoint_path(cf.path)) {
+        throw Error(source + ": invalid file path '" + cf.path + "' in the manifest");
+      }
+      m.files.push_back(cf);
+    }
+    return m;
+  } catch (const YAML::Exception& e) {
+    throw Error(source + ": malformed checkpoint manifest: " + e.msg,
+                "the checkpoint is damaged; remove it with kcr checkpoints rm");
+  }
+}
+
+CheckpointStore::CheckpointStore(std::string data_dir)
+    : m_data_dir(std::move(data_dir)), m_root(m_data_dir + "/checkpoints") {}
+
+bool CheckpointStore::exists(const std::string& name) const {
+  std::error_code ec;
+  return fs::exists(dir(name), ec);
+}
+
+CheckpointManifest CheckpointStore::load(const std::string& name) const {
+  validate_name("checkpoint name", name);
+  std::string path = dir(name) + "/" + k_manifest;
+  std::ifstream in(path);
+  if (!in) {
+    throw Error("no checkpoint named '" + name + "'",
+                "kcr checkpoints ls lists the checkpoints in " + m_root);
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  CheckpointManifest m = manifest_from_yaml(ss.str(), path);
+  if (m.name != name) throw Error(path + ": manifest names checkpoint '" + m.name + "'");
+  return m;
+}
+
+std::vector<CheckpointManifest> CheckpointStore::list() const {
+  std::vector<CheckpointManifest> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(m_root, ec)) {
+    std::string name = e.path().filename().string();
+    if (!is_valid_name(name) || !e.is_directory()) continue;
+    try {
+      out.push_back(load(name));
+    } catch (const Error&) {
+      // unreadable ones are shown by inspect/verify, not by ls
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.created < b.created || (a.created == b.created && a.name < b.name);
+  });
+  return out;
+}
+
+void CheckpointStore::verify(const CheckpointManifest& m) const {
+  std::string base = dir(m.name);
+  bool has_images = false;
+  for (const auto& f : m.files) {
+    std::string path = base + "/" + f.path;
+    std::error_code ec;
+    auto size = fs::file_size(path, ec);
+    if (ec) {
+      throw Error("checkpoint '" + m.name + "': file " + f.path + " is missing",
+                  "the checkpoint is damaged and cannot be restored");
+    }
+    if (size != f.size) {
+      throw Error("checkpoint '" + m.name + "': file " + f.path + " has " + std::to_string(size) +
+                      " bytes, the manifest says " + std::to_string(f.size),
+                  "the checkpoint is damaged and cannot be restored");
+    }
+    if (sha256_file_hex(path) != f.sha256) {
+      throw Error(
+          "checkpoint '" + m.name + "': file " + f.path + " does not match its sha256 digest",
+          "the checkpoint is damaged and cannot be restored");
+    }
+    if (f.path.rfind("images/", 0) == 0) has_images = true;
+  }
+  if (!has_images) throw Error("checkpoint '" + m.name + "' holds no CRIU images");
+}
+
+void CheckpointStore::remove(const std::string& name) {
+  validate_name("checkpoint name", name);
+  if (!exists(name)) {
+    throw Error("no checkpoint named '" + name + "'", "kcr checkpoints ls lists the checkpoints");
+  }
+  // Rename first so a half-removed checkpoint never looks complete.
+  std::string doomed = m_root + "/.removing-" + name + "-" + random_suffix();
+  fs::rename(dir(name), doomed);
+  std::error_code ec;
+  fs::remove_all(doomed, ec);
+}
+
+std::string CheckpointStore::keep_log(const std::string& label, const std::string& content) const {
+  std::string dir = m_data_dir + "/logs";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  std::string stamp = now_iso8601();
+  std::replace(stamp.begin(), stamp.end(), ':', '-');
+  std::string path = dir + "/" + label + "-" + stamp + ".log";
+  std::ofstream out(path, std::ios::trunc);
+  out << content;
+  return path;
+}
+
+CheckpointWriter::CheckpointWriter(const CheckpointStore& store, const std::string& name)
+    : m_store(store), m_name(name) {
+  validate_name("checkpoint name", name);
+  if (store.exists(name)) {
+    throw Error("a checkpoint named '" + name + "' already exists",
+                "choose another name with -o, or remove it: kcr checkpoints rm " + name,
+                ExitCode::usage);
+  }
+  std::error_code ec;
+  fs::create_directories(store.root(), ec);
+  if (ec) throw Error("cannot create " + store.root() + ": " + ec.message());
+  m_tmp = store.root() + "/.partial-" + name + "-" + random_suffix();
+  fs::create_directories(m_tmp + "/images", ec);
+  if (ec) throw Error("cannot create " + m_tmp + ": " + ec.message());
+  ::chmod(m_tmp.c_str(), 0700);
+}
+
+CheckpointWriter::~CheckpointWriter() {
+  if (m_committed) return;
+  m_files.clear();
+  std::error_code ec;
+  fs::remove_all(m_tmp, ec);
+}
+
+void CheckpointWriter::write_chunk(const std::string& path, uint64_t offset,
+                                   const std::string& data) {
+  if (!is_valid_checkpoint_path(path)) {
+    throw Error("protocol error: the agent sent a file with an invalid path");
+  }
+  auto it = m_files.find(path);
+  if (it == m_files.end()) {
+    if (m_files.size() >= k_max_files) throw Error("protocol error: too many checkpoint files");
+    it = m_files.emplace(path, OpenFile{}).first;
+  }
+  OpenFile& f = it->second;
+  if (offset == 0 && (f.fd || f.done)) {
+    // The agent resends a file CRIU rewrote: start it over.
+    m_bytes -= f.size;
+    f = OpenFile{};
+  }
+  if (offset != f.size) {
+    throw Error("protocol error: chunk of " + path + " at offset " + std::to_string(offset) +
+                ", expected " + std::to_string(f.size));
+  }
+  if (f.done) throw Error("protocol error: chunk for the completed file " + path);
+  if (!f.fd) {
+    std::string full = m_tmp + "/" + path;
+    f.fd.reset(::open(full.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!f.fd) throw_errno("create " + full);
+  }
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(f.fd.get(), data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      throw Error("writing checkpoint file " + path + ": " + std::strerror(e),
+                  e == ENOSPC ? "free space in " + m_store.root() + " (or set data_dir)" : "");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  f.hash.update(data);
+  f.size += data.size();
+  m_bytes += data.size();
+}
+
+void CheckpointWriter::file_done(const std::string& path, uint64_t size,
+                                 const std::string& sha256) {
+  if (!is_valid_checkpoint_path(path)) {
+    throw Error("protocol error: the agent sent a file with an invalid path");
+  }
+  auto it = m_files.find(path);
+  if (it == m_files.end() && size == 0) {
+    write_chunk(path, 0, "");  // an empty file arrives with no chunk
+    it = m_files.find(path);
+  }
+  if (it == m_files.end() || it->second.done) {
+    throw Error("protocol error: completion of unknown file " + path);
+  }
+  OpenFile& f = it->second;
+  if (!f.fd) write_chunk(path, 0, "");
+  if (f.size != size) {
+    throw Error("checkpoint transfer: " + path + " arrived with " + std::to_string(f.size) +
+                " bytes, the guest has " + std::to_string(size));
+  }
+  std::string digest = f.hash.hex_digest();
+  if (digest != sha256) {
+    throw Error("checkpoint transfer: " + path + " arrived damaged (sha256 mismatch)");
+  }
+  if (::fsync(f.fd.get()) != 0) throw_errno("fsync " + path);
+  f.fd.reset();
+  f.done = CheckpointFile{path, size, digest};
+}
+
+std::string CheckpointWriter::read_small(const std::string& path, std::size_t max_bytes) const {
+  auto it = m_files.find(path);
+  if (it == m_files.end() || !it->second.done) return {};
+  std::ifstream in(m_tmp + "/" + path, std::ios::binary);
+  std::string out(std::min<uint64_t>(it->second.size, max_bytes), '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<std::size_t>(in.gcount()));
+  return out;
+}
+
+void CheckpointWriter::commit(CheckpointManifest m) {
+  std::map<std::string, CheckpointFile> received;
+  for (const auto& [path, f] : m_files) {
+    if (!f.done) throw Error("checkpoint transfer: " + path + " was not completed");
+    received[path] = *f.done;
+  }
+  if (m.files.size() != received.size()) {
+    throw Error("checkpoint transfer: the agent listed " + std::to_string(m.files.size()) +
+                " files but sent " + std::to_string(received.size()));
+  }
+  for (const auto& f : m.files) {
+    auto it = received.find(f.path);
+    if (it == received.end() || it->second.size != f.size || it->second.sha256 != f.sha256) {
+      throw Error("checkpoint transfer: " + f.path + " does not match the agent's file list");
+    }
+  }
+  bool has_images = std::any_of(m.files.begin(), m.files.end(),
+                                [](const auto& f) { return f.path.rfind("images/", 0) == 0; });
+  if (!has_images) throw Error("checkpoint transfer: no CRIU image files arrived");
+  m.name = m_name;
+  std::string manifest_path = m_tmp + "/" + k_manifest;
+  {
+    std::ofstream out(manifest_path, std::ios::trunc);
+    out << manifest_to_yaml(m);
+    out.flush();
+    if (!out) throw Error("cannot write " + manifest_path);
+  }
+  fsync_path(manifest_path, O_RDONLY);
+  fsync_path(m_tmp + "/images", O_RDONLY | O_DIRECTORY);
+  fsync_path(m_tmp, O_RDONLY | O_DIRECTORY);
+  std::string final_dir = m_store.dir(m_name);
+  if (::rename(m_tmp.c_str(), final_dir.c_str()) != 0) {
+    throw_errno("rename the checkpoint into place (" + final_dir + ")");
+  }
+  fsync_path(m_store.root(), O_RDONLY | O_DIRECTORY);
+  m_committed = true;
+}
+
+}  // namespace kcr::core

@@ -1,0 +1,202 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/checkpoint_store.hpp"
+#include "core/error.hpp"
+#include "core/sha256.hpp"
+
+namespace fs = std::filesystem;
+using namespace kcr::core;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/kcr-store-test.XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+CheckpointManifest manifest_for(std::vector<CheckpointFile> files) {
+  CheckpointManifest m;
+  m.workload = "counter";
+  m.argv = {"sh", "-c", "x"};
+  m.files = std::move(files);
+  return m;
+}
+
+// Streams PATH=DATA into W as the agent would (two chunks + done).
+CheckpointFile send(CheckpointWriter& w, const std::string& path, const std::string& data) {
+  std::size_t half = data.size() / 2;
+  w.write_chunk(path, 0, data.substr(0, half));
+  w.write_chunk(path, half, data.substr(half));
+  w.file_done(path, data.size(), sha256_hex(data));
+  return {path, data.size(), sha256_hex(data)};
+}
+
+}  // namespace
+
+TEST(CheckpointPaths, OnlyPlainNamesUnderImagesAndKnownLogs) {
+  EXPECT_TRUE(is_valid_checkpoint_path("images/pages-1.img"));
+  EXPECT_TRUE(is_valid_checkpoint_path("dump.log"));
+  EXPECT_TRUE(is_valid_checkpoint_path("stats-dump"));
+  for (const char* bad :
+       {"", "images/", "images/../x", "images/a/b", "../etc/passwd", "/etc/passwd",
+        "images/.hidden", "manifest.yaml", "images/a b", "other/x"}) {
+    EXPECT_FALSE(is_valid_checkpoint_path(bad)) << bad;
+  }
+}
+
+TEST(CheckpointStore, CommitMakesACompleteVerifiedCheckpointAppear) {
+  TempDir t;
+  CheckpointStore store(t.path);
+  std::vector<CheckpointFile> files;
+  {
+    CheckpointWriter w(store, "cp1");
+    files.push_back(send(w, "images/inventory.img", "inventory-bytes"));
+    files.push_back(send(w, "images/pages-1.img", std::string(3 << 20, 'p')));
+    files.push_back(send(w, "dump.log", "log\n"));
+    EXPECT_FALSE(store.exists("cp1"));
+    w.commit(manifest_for(files));
+  }
+  ASSERT_TRUE(store.exists("cp1"));
+  auto m = store.load("cp1");
+  EXPECT_EQ(m.name, "cp1");
+  EXPECT_EQ(m.files.size(), 3u);
+  EXPECT_EQ(m.image_bytes(), 15u + (3u << 20));
+  EXPECT_NO_THROW(store.verify(m));
+  ASSERT_EQ(store.list().size(), 1u);
+  // nothing but the checkpoint is left in the store directory
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(store.root())) ++entries;
+  EXPECT_EQ(entries, 1);
+}
+
+TEST(CheckpointStore, AbandonedWriterLeavesNothing) {
+  TempDir t;
+  CheckpointStore store(t.path);
+  {
+    CheckpointWriter w(store, "cp1");
+    send(w, "images/pages-1.img", "abc");
+  }
+  EXPECT_FALSE(store.exists("cp1"));
+  EXPECT_TRUE(fs::is_empty(store.root()));
+}
+
+TEST(CheckpointStore, RejectsWhatAnUntrustedGuestMightSend) {
+  TempDir t;
+  CheckpointStore store(t.path);
+  CheckpointWriter w(store, "cp1");
+  EXPECT_THROW(w.write_chunk("../../escape", 0, "x"), kcr::Error);
+  EXPECT_THROW(w.write_chunk("images/../../x", 0, "x"), kcr::Error);
+  w.write_chunk("images/a.img", 0, "abc");
+  EXPECT_THROW(w.write_chunk("images/a.img", 10, "gap"), kcr::Error);           // not contiguous
+  EXPECT_THROW(w.file_done("images/a.img", 4, sha256_hex("abc")), kcr::Error);  // wrong size
+  EXPECT_THROW(w.file_done("images/a.img", 3, sha256_hex("abd")), kcr::Error);  // wrong digest
+  EXPECT_THROW(w.file_done("images/never-sent.img", 5, "00"), kcr::Error);
+  EXPECT_FALSE(fs::exists(t.path + "/escape"));
+}
+
+TEST(CheckpointStore, CommitRefusesAListThatDoesNotMatchWhatArrived) {
+  TempDir t;
+  CheckpointStore store(t.path);
+  CheckpointWriter w(store, "cp1");
+  auto f = send(w, "images/a.img", "abc");
+  EXPECT_THROW(w.commit(manifest_for({f, {"images/b.img", 1, sha256_hex("x")}})), kcr::Error);
+  auto g = f;
+  g.sha256 = sha256_hex("zzz");
+  EXPECT_THROW(w.commit(manifest_for({g})), kcr::Error);
+  EXPECT_THROW(w.commit(manifest_for({})), kcr::Error);
+  EXPECT_FALSE(store.exists("cp1"));
+}
+
+TEST(CheckpointStore, ResentFileReplacesTheFirstCopy) {
+  TempDir t;
+  CheckpointStore store(t.path);
+  CheckpointWriter w(store, "cp1");
+  send(w, "images/a.img", "first version");
+  auto f = send(w, "images/a.img", "second");
+  w.commit(manifest_for({f}));
+  auto m = store.load("cp1");
+  EXPECT_NO_THROW(store.verify(m));
+  std::ifstream in(store.dir("cp1") + "/images/a.img");
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(content, "second");
+}
+
+TEST(CheckpointStore, VerifyNamesTheDamagedFile) {
+  TempDir t;
+  CheckpointStore store(t.path);
+  {
+    CheckpointWriter w(store, "cp1");
+    auto f = send(w, "images/pages-1.img", "0123456789");
+    w.commit(manifest_for({f}));
+  }
+  auto m = store.load("cp1");
+  {
+    std::fstream f(store.dir("cp1") + "/images/pages-1.img", std::ios::in | std::ios::out);
+    f.seekp(3);
+    f.put('X');
+  }
+  try {
+    store.verify(m);
+    FAIL() << "verify passed a damaged checkpoint";
+  } catch (const kcr::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("images/pages-1.img"), std::string::npos) << e.what();
+  }
+  fs::remove(store.dir("cp1") + "/images/pages-1.img");
+  EXPECT_THROW(store.verify(m), kcr::Error);
+}
+
+TEST(CheckpointStore, DuplicateAndMissingNames) {
+  TempDir t;
+  CheckpointStore store(t.path);
+  {
+    CheckpointWriter w(store, "cp1");
+    w.commit(manifest_for({send(w, "images/a.img", "a")}));
+  }
+  EXPECT_THROW(CheckpointWriter(store, "cp1"), kcr::Error);
+  EXPECT_THROW(CheckpointWriter(store, "../x"), kcr::Error);
+  EXPECT_THROW(store.load("nope"), kcr::Error);
+  EXPECT_THROW(store.remove("nope"), kcr::Error);
+  store.remove("cp1");
+  EXPECT_FALSE(store.exists("cp1"));
+}
+
+TEST(CheckpointManifest, YamlRoundTripAndVersionCheck) {
+  CheckpointManifest m = manifest_for({{"images/a.img", 3, std::string(64, 'a')}});
+  m.name = "x";
+  m.criu_version = "3.17.1";
+  m.options.set_tcp_established(true);
+  m.options.set_manage_cgroups_mode("soft");
+  CriuDumpStats s;
+  s.frozen_time = 1234;
+  s.pages_written = 99;
+  m.stats = s;
+  m.dump_ms = 340;
+  auto back = manifest_from_yaml(manifest_to_yaml(m), "t");
+  EXPECT_EQ(back.name, "x");
+  EXPECT_EQ(back.argv, m.argv);
+  EXPECT_EQ(back.criu_version, "3.17.1");
+  EXPECT_TRUE(back.options.tcp_established());
+  EXPECT_EQ(back.options.manage_cgroups_mode(), "soft");
+  ASSERT_TRUE(back.stats.has_value());
+  EXPECT_EQ(back.stats->frozen_time, 1234u);
+  EXPECT_EQ(back.stats->pages_written, 99u);
+  EXPECT_EQ(back.dump_ms, 340u);
+  ASSERT_EQ(back.files.size(), 1u);
+  EXPECT_EQ(back.files[0].size, 3u);
+
+  std::string future = manifest_to_yaml(m);
+  future.replace(future.find("format_version: 1"), 17, "format_version: 99");
+  EXPECT_THROW(manifest_from_yaml(future, "t"), kcr::Error);
+  std::string evil = manifest_to_yaml(m);
+  evil.replace(evil.find("images/a.img"), 12, "../../etc/pw");
+  EXPECT_THROW(manifest_from_yaml(evil, "t"), kcr::Error);
+  EXPECT_THROW(manifest_from_yaml("{{{", "t"), kcr::Error);
+}

@@ -1,0 +1,151 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/criu_options.hpp"
+#include "core/criu_stats.hpp"
+#include "core/error.hpp"
+#include "core/scenario.hpp"
+#include "criu_stats.pb.h"
+
+using namespace kcr::core;
+
+namespace {
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string stats_file(const kcr::criu::StatsEntry& e, bool service_magic = true) {
+  std::string payload;
+  e.SerializeToString(&payload);
+  std::string out;
+  auto put = [&](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+  if (service_magic) put(0x55105940);
+  put(0x57093306);
+  put(static_cast<uint32_t>(payload.size()));
+  return out + payload;
+}
+
+}  // namespace
+
+TEST(CriuOptions, EachOptionMapsToItsFlag) {
+  kcr::proto::CriuOptions o;
+  CriuDumpTarget t{42, "/img", "/work"};
+  auto plain = criu_dump_argv("criu", t, o);
+  EXPECT_EQ(plain[0], "criu");
+  EXPECT_EQ(plain[1], "dump");
+  EXPECT_TRUE(has(plain, "42"));
+  EXPECT_FALSE(has(plain, "--tcp-established"));
+  EXPECT_FALSE(has(plain, "--leave-running"));
+  EXPECT_TRUE(has(plain, "--leave-stopped"));  // kcr kills the tree once the checkpoint is stored
+
+  o.set_leave_running(true);
+  o.set_tcp_established(true);
+  o.set_ext_unix_sk(true);
+  o.set_file_locks(true);
+  o.set_link_remap(true);
+  o.set_shell_job(true);
+  o.set_tcp_skip_in_flight(true);
+  o.set_manage_cgroups_mode("soft");
+  auto all = criu_dump_argv("criu", t, o);
+  for (const char* flag :
+       {"--leave-running", "--tcp-established", "--ext-unix-sk", "--file-locks", "--link-remap",
+        "--shell-job", "--skip-in-flight", "--manage-cgroups=soft"}) {
+    EXPECT_TRUE(has(all, flag)) << flag;
+  }
+  // the guest has nftables, not iptables
+  auto lock = std::find(all.begin(), all.end(), "--network-lock");
+  ASSERT_NE(lock, all.end());
+  EXPECT_EQ(*(lock + 1), "nftables");
+
+  auto restore = criu_restore_argv("criu", {"/img", "/work", "/work/pid"}, o);
+  EXPECT_EQ(restore[1], "restore");
+  EXPECT_TRUE(has(restore, "--tcp-established"));
+  EXPECT_TRUE(has(restore, "--pidfile"));
+  EXPECT_TRUE(has(restore, "--root"));
+  EXPECT_FALSE(has(restore, "--leave-running"));
+  o.set_manage_cgroups_mode("bogus");
+  EXPECT_THROW(criu_dump_argv("criu", t, o), kcr::Error);
+}
+
+TEST(CriuOptions, LogErrorsPicksErrorLinesOrTheTail) {
+  std::string log =
+      "(00.001) Version: 3.17.1\n(00.002) Error (criu/tty.c:1): tty: Can't dump\n"
+      "(00.003) noise\n(00.004) Error (criu/cr-dump.c:2): Dumping FAILED.\n";
+  EXPECT_EQ(criu_log_errors(log),
+            "(00.002) Error (criu/tty.c:1): tty: Can't dump\n(00.004) Error (criu/cr-dump.c:2): "
+            "Dumping FAILED.\n");
+  EXPECT_EQ(criu_log_errors("a\nb\n"), "a\nb\n");
+}
+
+TEST(CriuStats, ParsesDumpAndRestoreStats) {
+  kcr::criu::StatsEntry e;
+  auto* d = e.mutable_dump();
+  d->set_freezing_time(10);
+  d->set_frozen_time(20);
+  d->set_memdump_time(30);
+  d->set_memwrite_time(40);
+  d->set_pages_scanned(50);
+  d->set_pages_written(60);
+  auto s = parse_dump_stats(stats_file(e));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->frozen_time, 20u);
+  EXPECT_EQ(s->pages_written, 60u);
+  EXPECT_TRUE(parse_dump_stats(stats_file(e, false)).has_value());
+  EXPECT_FALSE(parse_restore_stats(stats_file(e)).has_value());
+
+  kcr::criu::StatsEntry r;
+  r.mutable_restore()->set_forking_time(7);
+  r.mutable_restore()->set_restore_time(8);
+  r.mutable_restore()->set_pages_restored(9);
+  auto rs = parse_restore_stats(stats_file(r));
+  ASSERT_TRUE(rs.has_value());
+  EXPECT_EQ(rs->restore_time, 8u);
+}
+
+TEST(CriuStats, RejectsGarbageFromTheGuest) {
+  EXPECT_FALSE(parse_dump_stats("").has_value());
+  EXPECT_FALSE(parse_dump_stats("short").has_value());
+  EXPECT_FALSE(parse_dump_stats(std::string(100, '\xff')).has_value());
+  kcr::criu::StatsEntry e;
+  e.mutable_dump()->set_frozen_time(1);
+  std::string f = stats_file(e);
+  uint32_t huge = 0x7fffffff;
+  std::memcpy(f.data() + 8, &huge, 4);  // size field beyond the data
+  EXPECT_FALSE(parse_dump_stats(f).has_value());
+}
+
+TEST(Scenario, CounterMustNeverGoBack) {
+  const auto& s = find_scenario("counter");
+  EXPECT_TRUE(judge_probe(s, "12\n", "13\n").survived);
+  EXPECT_TRUE(judge_probe(s, "12", "12").survived);
+  auto v = judge_probe(s, "12", "1");
+  EXPECT_FALSE(v.survived);
+  EXPECT_NE(v.detail.find("went back"), std::string::npos);
+  EXPECT_FALSE(judge_probe(s, "12", "(probe failed)").survived);
+}
+
+TEST(Scenario, MembufChecksumMustMatch) {
+  const auto& s = find_scenario("membuf");
+  EXPECT_TRUE(judge_probe(s, "ok 10485760 abcdef0123", "ok 10485760 abcdef0123").survived);
+  EXPECT_FALSE(judge_probe(s, "ok 10485760 abcdef0123", "ok 10485760 abcdef0124").survived);
+  EXPECT_FALSE(judge_probe(s, "ok 10485760 abc", "mismatch expected=abc actual=def").survived);
+}
+
+TEST(Scenario, TcpListenerAndEstablishedConnection) {
+  const auto& l = find_scenario("tcp-listen");
+  EXPECT_TRUE(judge_probe(l, "hello 3", "hello 4").survived);
+  EXPECT_FALSE(judge_probe(l, "hello 3", "hello 1").survived);
+  EXPECT_FALSE(judge_probe(l, "hello 3", "").survived);
+  const auto& t = find_scenario("tcp-established");
+  EXPECT_TRUE(t.options.tcp_established());
+  EXPECT_TRUE(judge_probe(t, "received 10 errors 0", "received 25 errors 0").survived);
+  EXPECT_FALSE(judge_probe(t, "received 10 errors 0", "received 10 errors 0").survived);
+  EXPECT_FALSE(judge_probe(t, "received 10 errors 0", "received 30 errors 2").survived);
+  EXPECT_FALSE(judge_probe(t, "received 10 errors 0", "broken EOF").survived);
+  EXPECT_THROW(find_scenario("nope"), kcr::Error);
+  EXPECT_EQ(scenario_for_argv({"kcr-scenario", "membuf", "--size", "100M"})->name, "membuf");
+  EXPECT_EQ(scenario_for_argv({"sh", "-c", "x"}), nullptr);
+}

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "agent.pb.h"
+#include "core/checkpoint_store.hpp"
+#include "core/config.hpp"
+#include "core/criu_stats.hpp"
+#include "vm/vm.hpp"
+
+namespace kcr::vm {
+
+// Checkpoints WORKLOAD of the session's VM into the store as NAME. The files
+// stream to the host while CRIU dumps; the checkpoint appears in the store
+// only complete and verified. Without leave_running the workload is gone
+// afterwards; if anything fails before the checkpoint is committed it keeps
+// running (CRIU leaves it stopped until kcr decides).
+core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession& session,
+                                             const std::string& workload, const std::string& name,
+                                             const proto::CriuOptions& options);
+
+struct RestoreResult {
+  proto::Workload workload;  // running again, new PID
+  uint64_t restore_ms = 0;   // criu restore in the guest
+  uint64_t upload_ms = 0;    // host -> guest transfer
+  uint64_t total_ms = 0;
+  std::optional<core::CriuRestoreStats> stats;
+};
+
+// Restores checkpoint M into the session's VM as NEW_NAME (M's workload name
+// when empty). Verifies every digest before sending anything, refuses a VM
+// whose kernel or CRIU differs from the checkpoint's unless FORCE, and never
+// modifies the checkpoint.
+RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
+                                 const core::CheckpointManifest& m, const std::string& new_name,
+                                 const proto::CriuOptions& extra_options, bool force);
+
+// Throws kcr::Error explaining why checkpoint M cannot be restored in a guest
+// that said HELLO, unless FORCE.
+void check_compatible(const core::CheckpointManifest& m, const proto::Hello& hello, bool force);
+
+}  // namespace kcr::vm
