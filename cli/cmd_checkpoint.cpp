@@ -165,20 +165,24 @@ void register_checkpoint_commands(CLI::App& app, Context& ctx) {
   cps->require_subcommand(1);
   auto* ls = cps->add_subcommand("ls", "List checkpoints");
   add_json_flag(ls, ctx);
+  ls->footer("Example:\n  kcr checkpoints ls --json");
   ls->callback([&ctx] { list(ctx); });
   auto show_name = std::make_shared<std::string>();
   auto* sh = cps->add_subcommand("show", "Show one checkpoint's manifest");
   sh->add_option("name", *show_name, "Checkpoint")->required();
   add_json_flag(sh, ctx);
+  sh->footer("Example:\n  kcr checkpoints show counter-1");
   sh->callback([&ctx, show_name] { show(ctx, *show_name); });
   auto verify_name = std::make_shared<std::string>();
   auto* v = cps->add_subcommand("verify", "Re-check every file of a checkpoint against its digest");
   v->add_option("name", *verify_name, "Checkpoint")->required();
   add_json_flag(v, ctx);
+  v->footer("Exits 1 naming the first damaged file.\nExample:\n  kcr checkpoints verify counter-1");
   v->callback([&ctx, verify_name] { verify(ctx, *verify_name); });
   auto rm_names = std::make_shared<std::vector<std::string>>();
   auto* rm = cps->add_subcommand("rm", "Remove checkpoints");
   rm->add_option("names", *rm_names, "Checkpoints")->required();
+  rm->footer("Example:\n  kcr checkpoints rm counter-1 counter-2");
   rm->callback([&ctx, rm_names] {
     core::CheckpointStore store(ctx.config().data_dir);
     for (const auto& n : *rm_names) {

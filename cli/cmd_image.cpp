@@ -113,6 +113,7 @@ void register_image_commands(CLI::App& app, Context& ctx) {
   auto rm_name = std::make_shared<std::string>();
   auto* r = img->add_subcommand("rm", "Remove a guest image");
   r->add_option("name", *rm_name, "Image")->required();
+  r->footer("Example:\n  kcr image rm old");
   r->callback([&ctx, rm_name] {
     images::remove_image(ctx.config(), *rm_name);
     if (!ctx.quiet) fmt::print("guest image '{}' removed\n", *rm_name);

@@ -328,12 +328,13 @@ void CheckpointWriter::write_chunk(const std::string& path, uint64_t offset,
     done += static_cast<std::size_t>(n);
   }
   f.hash.update(data);
+  f.checksum.update(data);
   f.size += data.size();
   m_bytes += data.size();
 }
 
-void CheckpointWriter::file_done(const std::string& path, uint64_t size,
-                                 const std::string& sha256) {
+void CheckpointWriter::file_done(const std::string& path, uint64_t size, const std::string& sha256,
+                                 const std::string& checksum64) {
   if (!is_valid_checkpoint_path(path)) {
     throw Error("protocol error: the agent sent a file with an invalid path");
   }
@@ -352,8 +353,9 @@ void CheckpointWriter::file_done(const std::string& path, uint64_t size,
                 " bytes, the guest has " + std::to_string(size));
   }
   std::string digest = f.hash.hex_digest();
-  if (digest != sha256) {
-    throw Error("checkpoint transfer: " + path + " arrived damaged (sha256 mismatch)");
+  bool intact = checksum64.empty() ? digest == sha256 : f.checksum.hex_digest() == checksum64;
+  if (!intact || (checksum64.empty() && sha256.empty())) {
+    throw Error("checkpoint transfer: " + path + " arrived damaged (digest mismatch)");
   }
   if (::fsync(f.fd.get()) != 0) throw_errno("fsync " + path);
   f.fd.reset();
@@ -367,6 +369,14 @@ std::string CheckpointWriter::read_small(const std::string& path, std::size_t ma
   std::string out(std::min<uint64_t>(it->second.size, max_bytes), '\0');
   in.read(out.data(), static_cast<std::streamsize>(out.size()));
   out.resize(static_cast<std::size_t>(in.gcount()));
+  return out;
+}
+
+std::vector<CheckpointFile> CheckpointWriter::received_files() const {
+  std::vector<CheckpointFile> out;
+  for (const auto& [path, f] : m_files) {
+    if (f.done) out.push_back(*f.done);
+  }
   return out;
 }
 

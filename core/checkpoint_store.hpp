@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "agent.pb.h"
+#include "core/checksum64.hpp"
 #include "core/criu_stats.hpp"
 #include "core/sha256.hpp"
 #include "core/unique_fd.hpp"
@@ -100,8 +101,10 @@ class CheckpointWriter {
   // guest is not trusted.
   void write_chunk(const std::string& path, uint64_t offset, const std::string& data);
 
-  // Closes PATH and checks it against the guest's size and digest.
-  void file_done(const std::string& path, uint64_t size, const std::string& sha256);
+  // Closes PATH and checks it against the guest's size and digest (CHECKSUM64
+  // when given, else SHA256).
+  void file_done(const std::string& path, uint64_t size, const std::string& sha256,
+                 const std::string& checksum64 = {});
 
   // Contents of a small completed file (e.g. dump.log); empty when absent.
   std::string read_small(const std::string& path, std::size_t max_bytes = 16 << 20) const;
@@ -112,11 +115,15 @@ class CheckpointWriter {
 
   uint64_t bytes_received() const { return m_bytes; }
 
+  // The completed files with the SHA-256 the host computed, by path.
+  std::vector<CheckpointFile> received_files() const;
+
  private:
   struct OpenFile {
     UniqueFd fd;
     uint64_t size = 0;
     Sha256 hash;
+    Checksum64 checksum;
     std::optional<CheckpointFile> done;
   };
 

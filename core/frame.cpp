@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <google/protobuf/message_lite.h>
+
 #include "core/error.hpp"
 
 namespace kcr::core {
@@ -19,6 +21,23 @@ std::string encode_frame(std::string_view payload) {
   }
   out.push_back(static_cast<char>(n));
   out.append(payload);
+  return out;
+}
+
+std::string serialize_frame(const google::protobuf::MessageLite& message, std::size_t max_frame) {
+  std::size_t size = message.ByteSizeLong();
+  if (size > max_frame) return {};
+  std::string out;
+  out.reserve(size + 10);
+  uint64_t n = size;
+  while (n >= 0x80) {
+    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  out.push_back(static_cast<char>(n));
+  std::size_t header = out.size();
+  out.resize(header + size);
+  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + header));
   return out;
 }
 

@@ -7,6 +7,10 @@
 #include <string>
 #include <string_view>
 
+namespace google::protobuf {
+class MessageLite;
+}
+
 namespace kcr::core {
 
 // Largest message accepted from the wire; a larger length prefix is rejected
@@ -16,6 +20,11 @@ inline constexpr std::size_t k_max_frame = 8 * 1024 * 1024;
 // Appends the varint length prefix and the payload, as protobuf's delimited
 // message utilities write them.
 std::string encode_frame(std::string_view payload);
+
+// Serializes MESSAGE straight behind its varint length (one copy of the
+// payload, not two). Returns an empty string when it exceeds MAX_FRAME.
+std::string serialize_frame(const google::protobuf::MessageLite& message,
+                            std::size_t max_frame = k_max_frame);
 
 // Splits a byte stream into length-delimited frames. Feed it bytes as they
 // arrive and take complete frames out with next().

@@ -89,11 +89,33 @@ proto::Hello AgentClient::wait_hello(std::chrono::milliseconds timeout,
   }
 }
 
-void AgentClient::send(proto::Request request) {
-  request.set_id(m_next_id++);
+uint64_t AgentClient::send(proto::Request request) {
+  uint64_t id = m_next_id++;
+  request.set_id(id);
   std::string payload;
   request.SerializeToString(&payload);
-  m_stream.write(payload, std::chrono::seconds(10));
+  m_stream.write(payload, std::chrono::seconds(30));
+  return id;
+}
+
+proto::Response AgentClient::await(uint64_t id, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw Error("the agent did not answer in time");
+    auto frame = m_stream.read(left);
+    if (!frame) {
+      if (m_stream.timed_out()) throw Error("the agent did not answer in time");
+      throw Error("the agent channel closed (did the VM stop?)");
+    }
+    proto::Response resp;
+    if (!resp.ParseFromString(*frame))
+      throw Error("protocol error: unparsable reply from the agent");
+    if (resp.id() != id) continue;
+    if (resp.has_error()) throw Error(resp.error().message(), resp.error().hint());
+    return resp;
+  }
 }
 
 proto::Response AgentClient::call(proto::Request request, std::chrono::milliseconds timeout) {

@@ -34,8 +34,13 @@ class AgentClient {
   proto::Response call_streaming(proto::Request request, std::chrono::milliseconds timeout,
                                  const std::function<void(const proto::Response&)>& on_part);
 
-  // Sends REQUEST without waiting for the reply (used by shutdown).
-  void send(proto::Request request);
+  // Sends REQUEST without waiting for the reply and returns its id; collect
+  // the reply with await(). Replies come back in request order.
+  uint64_t send(proto::Request request);
+
+  // Waits for the reply to request ID (sent with send()), skipping others;
+  // throws like call() on an error reply.
+  proto::Response await(uint64_t id, std::chrono::milliseconds timeout);
 
   int fd() const { return m_fd.get(); }
 

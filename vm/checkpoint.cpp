@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <deque>
 #include <optional>
 #include <random>
 #include <thread>
@@ -26,6 +28,7 @@ uint64_t ms_since(Clock::time_point start) {
 }
 
 constexpr std::size_t k_chunk = 1 << 20;
+constexpr std::size_t k_upload_window = 4;
 
 // Ends a workload CRIU left stopped: SIGKILL once the checkpoint is safe,
 // SIGCONT to every task when it is not.
@@ -87,7 +90,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
               writer.write_chunk(ch.path(), ch.offset(), ch.data());
             } else {
               const auto& d = part.file_done();
-              writer.file_done(d.path(), d.size(), d.sha256());
+              writer.file_done(d.path(), d.size(), d.sha256(), d.checksum64());
             }
           } catch (const Error& e) {
             host_error = e;
@@ -133,10 +136,18 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   m.argv.assign(reply.workload().argv().begin(), reply.workload().argv().end());
   m.options = options;
   m.dump_ms = reply.dump_ms();
-  for (const auto& f : reply.files()) m.files.push_back({f.path(), f.size(), f.sha256()});
+  // The store records the digests the host computed on what it received.
+  m.files = writer.received_files();
+  bool same = m.files.size() == static_cast<std::size_t>(reply.files_size());
+  for (const auto& listed : reply.files()) {
+    same = same && std::any_of(m.files.begin(), m.files.end(), [&](const auto& f) {
+             return f.path == listed.path() && f.size == listed.size();
+           });
+  }
   m.stats = core::parse_dump_stats(writer.read_small("stats-dump", 1 << 20));
   m.total_ms = ms_since(started);
   try {
+    if (!same) throw Error("the files received differ from the agent's list");
     writer.commit(m);
   } catch (const Error& e) {
     if (!options.leave_running()) {
@@ -197,6 +208,7 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
   std::string restore_log;
   try {
     auto upload_start = Clock::now();
+    std::deque<uint64_t> in_flight;
     std::string buf(k_chunk, '\0');
     for (const auto& f : m.files) {
       if (f.path.rfind("images/", 0) != 0) continue;
@@ -204,6 +216,7 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
       UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd) throw_errno("open " + path);
       uint64_t offset = 0;
+      core::Checksum64 checksum;
       for (;;) {
         ssize_t n = ::read(fd.get(), buf.data(), buf.size());
         if (n < 0) {
@@ -211,6 +224,7 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
           throw_errno("read " + path);
         }
         bool last = offset + static_cast<uint64_t>(n) >= f.size;
+        checksum.update(buf.data(), static_cast<std::size_t>(n));
         proto::Request req;
         auto* p = req.mutable_put_file();
         p->set_staging(staging);
@@ -219,14 +233,21 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
         p->set_data(buf.data(), static_cast<std::size_t>(n));
         if (last) {
           p->set_last(true);
-          p->set_sha256(f.sha256);
+          p->set_checksum64(checksum.hex_digest());
         }
-        session.agent().call(req, std::chrono::seconds(60));
+        // Keep a few chunks in flight: a round trip per chunk left the
+        // channel idle most of the time.
+        in_flight.push_back(session.agent().send(req));
+        if (in_flight.size() >= k_upload_window) {
+          session.agent().await(in_flight.front(), std::chrono::seconds(60));
+          in_flight.pop_front();
+        }
         offset += static_cast<uint64_t>(n);
         if (last) break;
         if (n == 0) throw Error("checkpoint file " + f.path + " is shorter than its manifest says");
       }
     }
+    for (uint64_t id : in_flight) session.agent().await(id, std::chrono::seconds(60));
     result.upload_ms = ms_since(upload_start);
 
     proto::Request req;

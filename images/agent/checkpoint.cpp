@@ -1,5 +1,7 @@
 #include "images/agent/checkpoint.hpp"
 
+#include "core/checksum64.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -96,7 +98,7 @@ struct Stream {
   std::uint64_t sent = 0;
   off_t punched = 0;
   bool pages = false;
-  core::Sha256 hash;
+  core::Checksum64 hash;
 };
 
 class Streamer {
@@ -197,10 +199,10 @@ class Streamer {
       struct stat st {};
       ::fstat(stream->fd.get(), &st);
       bool resend = static_cast<std::uint64_t>(st.st_size) != stream->sent;
-      std::string digest = core::Sha256(stream->hash).hex_digest();
+      std::string digest = stream->hash.hex_digest();
       if (!resend && !stream->pages) {
         // Small images may have been rewritten in place: check the whole file.
-        resend = core::sha256_file_hex(stream->path) != digest;
+        resend = core::checksum64_file_hex(stream->path) != digest;
       }
       if (resend) {
         if (stream->punched > 0) {
@@ -208,14 +210,14 @@ class Streamer {
         }
         log_line(stream->name + " changed after it was sent; sending it again");
         stream->sent = 0;
-        stream->hash = core::Sha256();
+        stream->hash = core::Checksum64();
         pump(*stream);
-        digest = core::Sha256(stream->hash).hex_digest();
+        digest = stream->hash.hex_digest();
       }
       proto::FileDone file;
       file.set_path(stream->name);
       file.set_size(stream->sent);
-      file.set_sha256(digest);
+      file.set_checksum64(digest);
       send_done(file);
       done.push_back(file);
     }
@@ -428,17 +430,23 @@ void Checkpointer::put_file(const proto::PutFileRequest& request) {
   }
   if (!request.last()) return;
   upload = m_uploads.find(path);
-  std::string digest =
-      upload != m_uploads.end() && upload->second.size == request.offset() + data.size()
-          ? upload->second.hash.hex_digest()
-          : core::sha256_file_hex(path);
+  bool streamed =
+      upload != m_uploads.end() && upload->second.size == request.offset() + data.size();
+  std::string digest;
+  std::string expected;
+  if (!request.checksum64().empty()) {
+    digest = streamed ? upload->second.hash.hex_digest() : core::checksum64_file_hex(path);
+    expected = request.checksum64();
+  } else {
+    digest = core::sha256_file_hex(path);
+    expected = request.sha256();
+  }
   if (upload != m_uploads.end()) m_uploads.erase(upload);
-  std::string expected = request.sha256();
   std::transform(expected.begin(), expected.end(), expected.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (digest != expected) {
     ::unlink(path.c_str());
-    throw Error("sha256 of " + request.path() + " is " + digest + ", expected " + expected,
+    throw Error("digest of " + request.path() + " is " + digest + ", expected " + expected,
                 "the file was damaged on its way; send it again");
   }
 }

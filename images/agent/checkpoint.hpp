@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent.pb.h"
+#include "core/checksum64.hpp"
 #include "core/sha256.hpp"
 #include "images/agent/check.hpp"
 #include "images/agent/workloads.hpp"
@@ -45,7 +46,7 @@ class Checkpointer {
 
   struct Upload {
     std::uint64_t size = 0;
-    core::Sha256 hash;
+    core::Checksum64 hash;
   };
 
   WorkloadTable& m_workloads;

@@ -19,6 +19,8 @@ namespace kcr::agent {
 
 namespace {
 
+constexpr std::size_t k_max_read = 1 << 20;
+
 using Clock = std::chrono::steady_clock;
 
 int to_ms(std::chrono::milliseconds d) {
@@ -72,21 +74,31 @@ class VirtioPort : public Port {
     }
     if (r == 0) return PortEvent::none;
     if (!(pfd.revents & POLLIN)) return PortEvent::none;
-    char buf[64 * 1024];
-    ssize_t n = ::read(m_fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      // EAGAIN/EINTR are harmless; anything else must not turn into a busy loop.
-      if (errno != EAGAIN && errno != EINTR)
+    // A virtio-serial read returns at most one 4 KiB buffer: drain what is
+    // there (up to 1 MiB) in one go instead of one poll round per 4 KiB.
+    bytes.resize(k_max_read);
+    std::size_t got = 0;
+    while (got < k_max_read) {
+      ssize_t n = ::read(m_fd.get(), bytes.data() + got, k_max_read - got);
+      if (n > 0) {
+        got += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n == 0 && got == 0) {
+        bytes.clear();
+        m_connected = false;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      return PortEvent::none;
+        return PortEvent::disconnected;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && got == 0) {
+        // Anything but EAGAIN must not turn into a busy loop.
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      break;
     }
-    if (n == 0) {
-      m_connected = false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      return PortEvent::disconnected;
-    }
-    bytes.assign(buf, static_cast<std::size_t>(n));
-    return PortEvent::data;
+    bytes.resize(got);
+    return got ? PortEvent::data : PortEvent::none;
   }
 
   bool write_all(const std::string& data, std::chrono::milliseconds timeout) override {

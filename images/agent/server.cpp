@@ -143,12 +143,11 @@ void Server::on_frame(const std::string& frame) {
 }
 
 void Server::send(proto::Response& response) {
-  std::string payload;
-  if (!response.SerializeToString(&payload) || payload.size() > core::k_max_frame) {
-    proto::Response too_big = failure(response.id(), "the reply does not fit in one frame");
-    too_big.SerializeToString(&payload);
+  std::string frame = core::serialize_frame(response);
+  if (frame.empty()) {
+    frame = core::serialize_frame(failure(response.id(), "the reply does not fit in one frame"));
   }
-  if (!m_port->write_all(core::encode_frame(payload), k_write_timeout)) {
+  if (!m_port->write_all(frame, k_write_timeout)) {
     // A partly written frame leaves the host's stream unusable; it has to reconnect.
     log_line("could not write a reply to the host");
     m_discarding = true;

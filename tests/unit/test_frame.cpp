@@ -53,3 +53,16 @@ TEST(Frame, TruncatedFrameWaitsForMoreAndReportsPartial) {
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(*got, "hello world");
 }
+
+#include "agent.pb.h"
+
+TEST(Frame, SerializeFrameMatchesEncodeFrameAndRespectsTheLimit) {
+  kcr::proto::Response r;
+  r.set_id(7);
+  r.mutable_chunk()->set_path("images/pages-1.img");
+  r.mutable_chunk()->set_data(std::string(200000, 'q'));
+  std::string payload;
+  r.SerializeToString(&payload);
+  EXPECT_EQ(kcr::core::serialize_frame(r), encode_frame(payload));
+  EXPECT_EQ(kcr::core::serialize_frame(r, 1000), "");
+}
