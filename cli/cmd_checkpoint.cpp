@@ -16,6 +16,7 @@ namespace {
 struct CheckpointArgs {
   std::string vm, workload, name;
   bool print_stats = false;
+  bool transfer_after_dump = false;
   CriuFlags flags;
 };
 
@@ -36,7 +37,9 @@ void checkpoint(Context& ctx, const CheckpointArgs& a) {
   auto options = a.flags.to_proto();
   vm::VmSession session(ctx.config(), a.vm);
   progress(ctx, "checkpointing workload '" + a.workload + "' of VM '" + a.vm + "'");
-  auto m = vm::checkpoint_workload(ctx.config(), session, a.workload, name, options);
+  auto m = vm::checkpoint_workload(
+      ctx.config(), session, a.workload, name, options,
+      a.transfer_after_dump ? vm::Transfer::after_dump : vm::Transfer::during_dump);
   if (ctx.json) return print_json(manifest_json(m, core::CheckpointStore(ctx.config().data_dir)));
   fmt::print("checkpoint '{}': {} in {} (CRIU dump {}), workload {}\n", m.name,
              format_bytes(m.image_bytes()), format_seconds(m.total_ms / 1000.0),
@@ -137,6 +140,8 @@ void register_checkpoint_commands(CLI::App& app, Context& ctx) {
   ca->flags.add_to(c, CriuFlags::Use::dump);
   c->add_flag("--print-stats", ca->print_stats,
               "Print CRIU's statistics as JSON, in podman's names");
+  c->add_flag("--transfer-after-dump", ca->transfer_after_dump,
+              "Send the images only once CRIU finished (slower; scripts/bench times CRIU alone)");
   add_json_flag(c, ctx);
   c->footer(
       "Without --leave-running the workload is gone once the checkpoint is stored; if anything\n"

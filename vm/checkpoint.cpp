@@ -64,7 +64,7 @@ void wait_workload_gone(VmSession& session, const std::string& workload) {
 
 core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession& session,
                                              const std::string& workload, const std::string& name,
-                                             const proto::CriuOptions& options) {
+                                             const proto::CriuOptions& options, Transfer transfer) {
   core::validate_name("workload name", workload);
   auto started = Clock::now();
   core::CheckpointStore store(cfg.data_dir);
@@ -75,6 +75,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   c->set_workload(workload);
   *c->mutable_options() = options;
   c->set_chunk_bytes(k_chunk);
+  c->set_transfer_after_dump(transfer == Transfer::after_dump);
 
   // A host-side failure (a full disk, say) must not abandon the stream: the
   // agent would keep the workload stopped. Drain to the end, then resume it.

@@ -11,6 +11,10 @@
 
 namespace kcr::vm {
 
+// When checkpoint files travel to the host: while CRIU writes them (the
+// default), or only after CRIU finished (to measure CRIU alone).
+enum class Transfer { during_dump, after_dump };
+
 // Checkpoints WORKLOAD of the session's VM into the store as NAME. The files
 // stream to the host while CRIU dumps; the checkpoint appears in the store
 // only complete and verified. Without leave_running the workload is gone
@@ -18,7 +22,8 @@ namespace kcr::vm {
 // running (CRIU leaves it stopped until kcr decides).
 core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession& session,
                                              const std::string& workload, const std::string& name,
-                                             const proto::CriuOptions& options);
+                                             const proto::CriuOptions& options,
+                                             Transfer transfer = Transfer::during_dump);
 
 struct RestoreResult {
   proto::Workload workload;  // running again, new PID

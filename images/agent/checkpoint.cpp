@@ -323,6 +323,10 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
     }
     // Reap the workloads' inits meanwhile (by pid: waitpid(-1) could take criu's status).
     m_workloads.reap_known();
+    if (request.transfer_after_dump()) {
+      std::this_thread::sleep_for(k_idle_poll);
+      continue;
+    }
     streamer.scan_images(target.images_dir);
     if (streamer.pump_all() == 0) std::this_thread::sleep_for(k_idle_poll);
   }
