@@ -103,7 +103,19 @@ void cycle(Context& ctx, const CycleArgs& a) {
   // Wait until the workload's state can be read before the first checkpoint.
   if (scenario) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (!probe(session, workload, *scenario)) {
+    auto warmed_up = [&] {
+      auto out = probe(session, workload, *scenario);
+      if (!out) return false;
+      if (a.workload.empty() && scenario->warmup > 0) {
+        try {
+          return std::stoll(*out) >= scenario->warmup;
+        } catch (const std::exception&) {
+          return false;
+        }
+      }
+      return true;
+    };
+    while (!warmed_up()) {
       if (std::chrono::steady_clock::now() > deadline) {
         throw Error("the '" + scenario->name + "' probe never answered in VM '" + vm_name + "'",
                     "look at kcr logs " + vm_name + " " + workload);

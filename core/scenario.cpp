@@ -33,11 +33,13 @@ std::optional<long long> number(const std::string& s) {
 
 std::vector<Scenario> make_scenarios() {
   std::vector<Scenario> all;
-  all.push_back({"counter",
-                 "a counter kept in memory, written to /tmp/counter every second",
-                 {"kcr-scenario", "counter"},
-                 {"kcr-scenario", "counter-probe"},
-                 {}});
+  Scenario counter{"counter",
+                   "a counter kept in memory, written to /tmp/counter 10 times a second",
+                   {"kcr-scenario", "counter", "--interval-ms", "100"},
+                   {"kcr-scenario", "counter-probe"},
+                   {}};
+  counter.warmup = 30;
+  all.push_back(counter);
   all.push_back({"membuf",
                  "a 10 MB buffer of random bytes whose checksum must not change",
                  {"kcr-scenario", "membuf", "--size", "10M"},

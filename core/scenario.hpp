@@ -16,6 +16,9 @@ struct Scenario {
   std::vector<std::string> argv;   // the workload, run by the agent
   std::vector<std::string> probe;  // run with kcr exec inside the workload
   proto::CriuOptions options;      // CRIU options the scenario needs
+  // The counter's probe value to reach before the first checkpoint, so that
+  // a counter restarted from zero cannot pass for one that survived.
+  long long warmup = 0;
 };
 
 // What a probe saw before the checkpoint and after the restore, judged.
