@@ -71,11 +71,8 @@ proto::Hello AgentClient::wait_hello(std::chrono::milliseconds timeout,
     auto now = Clock::now();
     if (now >= deadline) throw Error("the agent did not say hello in time");
     proto::Request req;
-    req.set_id(m_next_id++);
     req.mutable_hello();
-    std::string payload;
-    req.SerializeToString(&payload);
-    m_stream.write(payload, std::chrono::seconds(5));
+    send(req);
     auto wait = std::min<std::chrono::milliseconds>(
         nudge, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
     auto frame = m_stream.read(wait);
@@ -89,6 +86,18 @@ proto::Hello AgentClient::wait_hello(std::chrono::milliseconds timeout,
   }
 }
 
+proto::Response AgentClient::call(proto::Request request, std::chrono::milliseconds timeout) {
+  return call_streaming(std::move(request), timeout, {});
+}
+
+proto::Response AgentClient::call_streaming(
+    proto::Request request, std::chrono::milliseconds timeout,
+    const std::function<void(const proto::Response&)>& on_part) {
+  uint64_t id = send(request);
+  request.set_id(id);
+  return receive(id, &request, timeout, on_part);
+}
+
 uint64_t AgentClient::send(proto::Request request) {
   uint64_t id = m_next_id++;
   request.set_id(id);
@@ -99,37 +108,12 @@ uint64_t AgentClient::send(proto::Request request) {
 }
 
 proto::Response AgentClient::await(uint64_t id, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) throw Error("the agent did not answer in time");
-    auto frame = m_stream.read(left);
-    if (!frame) {
-      if (m_stream.timed_out()) throw Error("the agent did not answer in time");
-      throw Error("the agent channel closed (did the VM stop?)");
-    }
-    proto::Response resp;
-    if (!resp.ParseFromString(*frame))
-      throw Error("protocol error: unparsable reply from the agent");
-    if (resp.id() != id) continue;
-    if (resp.has_error()) throw Error(resp.error().message(), resp.error().hint());
-    return resp;
-  }
+  return receive(id, nullptr, timeout, {});
 }
 
-proto::Response AgentClient::call(proto::Request request, std::chrono::milliseconds timeout) {
-  return call_streaming(std::move(request), timeout, {});
-}
-
-proto::Response AgentClient::call_streaming(
-    proto::Request request, std::chrono::milliseconds timeout,
-    const std::function<void(const proto::Response&)>& on_part) {
-  uint64_t id = m_next_id++;
-  request.set_id(id);
-  std::string payload;
-  request.SerializeToString(&payload);
-  m_stream.write(payload, std::chrono::seconds(30));
+proto::Response AgentClient::receive(uint64_t id, const proto::Request* request,
+                                     std::chrono::milliseconds timeout,
+                                     const std::function<void(const proto::Response&)>& on_part) {
   using Clock = std::chrono::steady_clock;
   auto deadline = Clock::now() + timeout;
   for (;;) {
@@ -152,9 +136,9 @@ proto::Response AgentClient::call_streaming(
       continue;
     }
     if (resp.has_error()) throw Error(resp.error().message(), resp.error().hint());
-    if (!reply_fits(request, resp)) {
+    if (request && !reply_fits(*request, resp)) {
       throw Error("protocol error: the agent answered a " +
-                  std::string(request.GetDescriptor()->oneof_decl(0)->name()) +
+                  std::string(request->GetDescriptor()->oneof_decl(0)->name()) +
                   " request with the wrong reply");
     }
     return resp;

@@ -45,6 +45,12 @@ class AgentClient {
   int fd() const { return m_fd.get(); }
 
  private:
+  // Reads responses until the final one for ID, passing file parts to
+  // ON_PART; checks the body against REQUEST when given.
+  proto::Response receive(uint64_t id, const proto::Request* request,
+                          std::chrono::milliseconds timeout,
+                          const std::function<void(const proto::Response&)>& on_part);
+
   UniqueFd m_fd;
   core::FramedStream m_stream;
   // Request ids start at a random point: replies meant for an earlier
