@@ -158,13 +158,14 @@ void logs(Context& ctx, const std::string& vm_name, const std::string& workload,
 }
 
 void kill(Context& ctx, const std::string& vm_name, const std::string& workload,
-          const std::string& signal) {
+          const std::string& signal, bool all) {
   core::validate_name("workload name", workload);
   int sig = core::parse_signal(signal);
   vm::VmSession session(ctx.config(), vm_name);
   proto::Request req;
   req.mutable_kill()->set_workload(workload);
   req.mutable_kill()->set_signal(sig);
+  req.mutable_kill()->set_all(all);
   session.call(req);
   if (!ctx.quiet) fmt::print("sent {} to workload '{}'\n", core::signal_name(sig), workload);
 }
@@ -229,8 +230,14 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
   k->add_option("vm", (*kv)[0], "VM")->required();
   k->add_option("workload", (*kv)[1], "Workload")->required();
   k->add_option("-s,--signal", (*kv)[2], "Signal name or number (default TERM)");
-  k->footer("Example:\n  kcr kill demo counter --signal KILL");
-  k->callback([&ctx, kv] { kill(ctx, (*kv)[0], (*kv)[1], (*kv)[2]); });
+  auto all = std::make_shared<bool>(false);
+  k->add_flag("-a,--all", *all,
+              "Signal every process of the workload, not only its init (e.g. CONT for a tree "
+              "left stopped by an interrupted checkpoint)");
+  k->footer(
+      "Example:\n  kcr kill demo counter --signal KILL\n  kcr kill demo counter --signal CONT "
+      "--all");
+  k->callback([&ctx, kv, all] { kill(ctx, (*kv)[0], (*kv)[1], (*kv)[2], *all); });
 }
 
 }  // namespace kcr::cli

@@ -51,6 +51,19 @@ kcr run demo --name short -- sh -c 'echo one; sleep 2; echo two' >/dev/null
 out=$(timeout 60 "$KCR" logs demo short --follow)
 expect_eq "logs --follow until exit" $'one\ntwo' "$out"
 
+# --all reaches every process: STOP the whole tree, see the counter stand
+# still, CONT it, see it move again.
+kcr -q kill demo counter --signal STOP --all
+sleep 0.5
+s1=$(kcr exec demo counter -- cat /tmp/c)
+sleep 2
+s2=$(kcr exec demo counter -- cat /tmp/c)
+expect_eq "stopped tree does not count" "$s1" "$s2"
+kcr -q kill demo counter --signal CONT --all
+sleep 2.5
+s3=$(kcr exec demo counter -- cat /tmp/c)
+if [ "${s3:-0}" -gt "${s2:-0}" ]; then pass; else fail "counter should resume after CONT: $s2 then $s3"; fi
+
 out=$(kcr kill demo counter --signal TERM)
 expect_contains "kill reports" "sent TERM" "$out"
 wait_for "counter exits after TERM" 20 sh -c "\"$KCR\" ps demo | grep counter | grep -v running"
