@@ -39,6 +39,18 @@ if [ "${clone:-0}" -ge $((at - 1)) ]; then pass; else fail "clone counter $clone
 expect_contains "clone listed" "running" "$(kcr ps demo | grep '^clone ')"
 expect_contains "clone's log carries the old lines" "tick 1" "$(kcr logs demo clone)"
 
+# into a fresh VM: the workload's files (its private tmpfs) and log travel
+# with the checkpoint
+kcr -q vm start fresh >/dev/null || fail "start a second VM"
+kcr restore fresh c1 >/dev/null || fail "restore into a fresh VM"
+moved=$(kcr exec fresh counter -- cat /tmp/c)
+if [ "${moved:-0}" -ge $((at - 1)) ]; then pass; else fail "counter in the fresh VM $moved should continue from about $at"; fi
+expect_contains "log in the fresh VM keeps the old lines" "tick 1" "$(kcr logs fresh counter)"
+sleep 1.5
+later=$(kcr exec fresh counter -- cat /tmp/c)
+if [ "${later:-0}" -gt "${moved:-0}" ]; then pass; else fail "counter in the fresh VM should keep counting: $moved then $later"; fi
+kcr -q vm stop fresh
+
 # the restored clone checkpoints again, now without --leave-running
 kcr checkpoint demo clone -o c2 >/dev/null || fail "checkpoint of a restored workload"
 expect_not_contains "clone gone after checkpoint" "running" "$(kcr ps demo | grep '^clone ' || true)"
