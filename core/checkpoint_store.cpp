@@ -266,8 +266,9 @@ std::string CheckpointStore::keep_log(const std::string& label, const std::strin
   return path;
 }
 
-CheckpointWriter::CheckpointWriter(const CheckpointStore& store, const std::string& name)
-    : m_store(store), m_name(name) {
+CheckpointWriter::CheckpointWriter(const CheckpointStore& store, const std::string& name,
+                                   uint64_t max_bytes)
+    : m_store(store), m_name(name), m_max_bytes(max_bytes) {
   validate_name("checkpoint name", name);
   if (store.exists(name)) {
     throw Error("a checkpoint named '" + name + "' already exists",
@@ -311,6 +312,10 @@ void CheckpointWriter::write_chunk(const std::string& path, uint64_t offset,
                 ", expected " + std::to_string(f.size));
   }
   if (f.done) throw Error("protocol error: chunk for the completed file " + path);
+  if (data.size() > m_max_bytes - m_bytes) {
+    throw Error("protocol error: the guest sent more than " + std::to_string(m_max_bytes) +
+                " bytes for one checkpoint");
+  }
   if (!f.fd) {
     std::string full = m_tmp + "/" + path;
     f.fd.reset(::open(full.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));

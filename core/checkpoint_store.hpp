@@ -90,8 +90,10 @@ class CheckpointStore {
 // removes everything it wrote.
 class CheckpointWriter {
  public:
-  // Throws when NAME is invalid or already taken.
-  CheckpointWriter(const CheckpointStore& store, const std::string& name);
+  // Throws when NAME is invalid or already taken. MAX_BYTES bounds what the
+  // guest may send in all (a checkpoint cannot outgrow the guest's memory).
+  CheckpointWriter(const CheckpointStore& store, const std::string& name,
+                   uint64_t max_bytes = UINT64_MAX);
   ~CheckpointWriter();
   CheckpointWriter(const CheckpointWriter&) = delete;
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
@@ -132,6 +134,7 @@ class CheckpointWriter {
   std::string m_tmp;
   std::map<std::string, OpenFile> m_files;
   uint64_t m_bytes = 0;
+  uint64_t m_max_bytes;
   bool m_committed = false;
 };
 

@@ -68,7 +68,9 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   core::validate_name("workload name", workload);
   auto started = Clock::now();
   core::CheckpointStore store(cfg.data_dir);
-  core::CheckpointWriter writer(store, name);
+  // Images hold at most the guest's memory; allow twice that for resent files.
+  core::CheckpointWriter writer(store, name,
+                                2 * session.info().memory_mib * 1024 * 1024 + (64u << 20));
 
   proto::Request req;
   auto* c = req.mutable_checkpoint();

@@ -200,3 +200,12 @@ TEST(CheckpointManifest, YamlRoundTripAndVersionCheck) {
   EXPECT_THROW(manifest_from_yaml(evil, "t"), kcr::Error);
   EXPECT_THROW(manifest_from_yaml("{{{", "t"), kcr::Error);
 }
+
+TEST(CheckpointStore, AGuestCannotSendMoreThanTheLimit) {
+  TempDir t;
+  CheckpointStore store(t.path);
+  CheckpointWriter w(store, "cp1", 10);
+  w.write_chunk("images/a.img", 0, "0123456789");
+  EXPECT_THROW(w.write_chunk("images/a.img", 10, "x"), kcr::Error);
+  EXPECT_THROW(w.write_chunk("images/b.img", 0, "y"), kcr::Error);
+}
