@@ -223,7 +223,9 @@ void register_cycle_command(CLI::App& app, Context& ctx) {
   add_json_flag(c, ctx);
   c->footer(
       "Without --vm it boots a temporary VM from the default image, starts the scenario,\n"
-      "cycles it and tears the VM down. Exits 3 when a cycle lost state.\nScenarios:" +
+      "cycles it and tears the VM down. Exits 3 when a cycle lost state. A workload of\n"
+      "yours (--vm, --workload) survives a cycle when it runs again, or by its scenario's\n"
+      "probe when it runs kcr-scenario.\nScenarios:" +
       names +
       "\nExamples:\n  kcr cycle\n  kcr cycle --scenario membuf --count 5 --json\n"
       "  kcr cycle --vm demo --workload counter");
