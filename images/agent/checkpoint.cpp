@@ -253,23 +253,9 @@ std::optional<proto::FileDone> send_whole_file(std::uint64_t id, const SendFn& s
 
 // Starts criu with argv, stdout and stderr to out_path; returns its pid.
 pid_t spawn_criu(const std::vector<std::string>& argv, const std::string& out_path) {
-  CStringArray args(argv);
-  CStringArray env(default_env());
-  pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork");
-  if (pid == 0) {
-    reset_signals_in_child();
-    int null_fd = ::open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (out >= 0) {
-      ::dup2(out, STDOUT_FILENO);
-      ::dup2(out, STDERR_FILENO);
-    }
-    ::close_range(3, ~0U, 0);
-    exec_or_die(args.data(), env.data());
-  }
-  return pid;
+  UniqueFd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!out) throw_errno("open " + out_path);
+  return spawn_with_output(argv, out.get());
 }
 
 std::uint64_t ms_since(Clock::time_point start) {

@@ -130,25 +130,30 @@ int wait_for_child(pid_t pid, Clock::time_point deadline) {
   }
 }
 
-CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  if (argv.empty()) throw Error("empty command");
+pid_t spawn_with_output(const std::vector<std::string>& argv, int out_fd) {
   CStringArray args(argv);
   CStringArray env(default_env());
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe");
-  UniqueFd read_end(pipe_fds[0]);
-  UniqueFd write_end(pipe_fds[1]);
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
     reset_signals_in_child();
     int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
-    ::dup2(write_end.get(), STDOUT_FILENO);
-    ::dup2(write_end.get(), STDERR_FILENO);
+    ::dup2(out_fd, STDOUT_FILENO);
+    ::dup2(out_fd, STDERR_FILENO);
     ::close_range(3, ~0U, 0);
     exec_or_die(args.data(), env.data());
   }
+  return pid;
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  if (argv.empty()) throw Error("empty command");
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe");
+  UniqueFd read_end(pipe_fds[0]);
+  UniqueFd write_end(pipe_fds[1]);
+  pid_t pid = spawn_with_output(argv, write_end.get());
   write_end.reset();
   auto deadline = Clock::now() + timeout;
   CommandResult result;

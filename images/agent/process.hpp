@@ -57,6 +57,10 @@ bool read_until_eof(int out_fd, int err_fd, std::size_t cap, Clock::time_point d
 // and these synchronous waits never take each other's children.
 int wait_for_child(pid_t pid, Clock::time_point deadline);
 
+// Forks and execs ARGV with the default environment, stdin on /dev/null and
+// stdout+stderr on OUT_FD; returns the child's pid (the caller waits for it).
+pid_t spawn_with_output(const std::vector<std::string>& argv, int out_fd);
+
 // What run_command saw.
 struct CommandResult {
   int status = 0;      // raw wait status
