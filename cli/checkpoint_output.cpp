@@ -8,6 +8,8 @@ void CriuFlags::add_to(CLI::App* sub, Use use) {
   if (use == Use::dump) {
     sub->add_flag("--leave-running", leave_running,
                   "Leave the workload running after the checkpoint");
+  }
+  if (use != Use::restore) {
     sub->add_flag("--tcp-skip-in-flight", tcp_skip_in_flight, "Skip in-flight TCP connections");
     sub->add_flag("--link-remap", link_remap, "Allow checkpointing open files that were unlinked");
   }

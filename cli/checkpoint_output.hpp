@@ -13,7 +13,8 @@ namespace kcr::cli {
 
 // The runc/podman checkpoint flags, parsed into proto::CriuOptions.
 struct CriuFlags {
-  enum class Use { dump, restore };
+  // migrate: the dump flags but --leave-running (migrate says --keep-source).
+  enum class Use { dump, restore, migrate };
 
   bool leave_running = false;
   bool tcp_established = false;

@@ -37,9 +37,9 @@ void checkpoint(Context& ctx, const CheckpointArgs& a) {
   auto options = a.flags.to_proto();
   vm::VmSession session(ctx.config(), a.vm);
   progress(ctx, "checkpointing workload '" + a.workload + "' of VM '" + a.vm + "'");
-  auto m = vm::checkpoint_workload(
-      ctx.config(), session, a.workload, name, options,
-      a.transfer_after_dump ? vm::Transfer::after_dump : vm::Transfer::during_dump);
+  vm::DumpPlan plan;
+  plan.transfer = a.transfer_after_dump ? vm::Transfer::after_dump : vm::Transfer::during_dump;
+  auto m = vm::checkpoint_workload(ctx.config(), session, a.workload, name, options, plan);
   if (ctx.json) return print_json(manifest_json(m, core::CheckpointStore(ctx.config().data_dir)));
   fmt::print("checkpoint '{}': {} in {} (CRIU dump {}), workload {}\n", m.name,
              format_bytes(m.image_bytes()), format_seconds(m.total_ms / 1000.0),

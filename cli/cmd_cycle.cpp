@@ -2,10 +2,10 @@
 #include <unistd.h>
 
 #include <random>
-#include <thread>
 
 #include "cli/checkpoint_output.hpp"
 #include "cli/context.hpp"
+#include "cli/probe.hpp"
 #include "core/error.hpp"
 #include "core/names.hpp"
 #include "core/scenario.hpp"
@@ -21,33 +21,6 @@ struct CycleArgs {
   unsigned count = 3;
   bool keep = false;
 };
-
-// Runs the scenario's probe inside the workload; nullopt when it fails.
-std::optional<std::string> probe(vm::VmSession& session, const std::string& workload,
-                                 const core::Scenario& s) {
-  proto::Request req;
-  auto* e = req.mutable_exec();
-  e->set_workload(workload);
-  for (const auto& a : s.probe) e->add_argv(a);
-  e->set_timeout_ms(60000);
-  try {
-    auto resp = session.call(req, std::chrono::seconds(90));
-    if (resp.exec().exit_code() != 0 || resp.exec().exit_signal() != 0) return std::nullopt;
-    return resp.exec().stdout_data();
-  } catch (const Error&) {
-    return std::nullopt;
-  }
-}
-
-std::optional<proto::Workload> find_workload(vm::VmSession& session, const std::string& name) {
-  proto::Request req;
-  req.mutable_ps();
-  auto resp = session.call(req);
-  for (const auto& w : resp.ps().workloads()) {
-    if (w.name() == name) return w;
-  }
-  return std::nullopt;
-}
 
 // Stops the temporary VM however the cycle ends.
 struct TempVm {
@@ -84,12 +57,8 @@ void cycle(Context& ctx, const CycleArgs& a) {
   vm::VmSession session(cfg, vm_name);
   if (!a.workload.empty()) {
     core::validate_name("workload name", workload);
-    auto w = find_workload(session, workload);
-    if (!w || w->state() != "running") {
-      throw Error("no running workload named '" + workload + "' in VM '" + vm_name + "'",
-                  "kcr ps " + vm_name + " lists the workloads");
-    }
-    scenario = core::scenario_for_argv({w->argv().begin(), w->argv().end()});
+    auto w = running_workload(session, workload);
+    scenario = core::scenario_for_argv({w.argv().begin(), w.argv().end()});
   } else {
     progress(ctx, "starting scenario '" + scenario->name + "': " + scenario->description);
     proto::Request req;
@@ -101,28 +70,8 @@ void cycle(Context& ctx, const CycleArgs& a) {
   proto::CriuOptions options = scenario ? scenario->options : proto::CriuOptions{};
 
   // Wait until the workload's state can be read before the first checkpoint.
-  if (scenario) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    auto warmed_up = [&] {
-      auto out = probe(session, workload, *scenario);
-      if (!out) return false;
-      if (a.workload.empty() && scenario->warmup > 0) {
-        try {
-          return std::stoll(*out) >= scenario->warmup;
-        } catch (const std::exception&) {
-          return false;
-        }
-      }
-      return true;
-    };
-    while (!warmed_up()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        throw Error("the '" + scenario->name + "' probe never answered in VM '" + vm_name + "'",
-                    "look at kcr logs " + vm_name + " " + workload);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-  }
+  if (scenario)
+    await_probe(session, workload, *scenario, a.workload.empty() ? scenario->warmup : 0);
 
   core::CheckpointStore store(cfg.data_dir);
   std::random_device rd;
@@ -133,7 +82,7 @@ void cycle(Context& ctx, const CycleArgs& a) {
   for (unsigned i = 1; i <= a.count; ++i) {
     std::string before;
     if (scenario) {
-      auto b = probe(session, workload, *scenario);
+      auto b = run_probe(session, workload, *scenario);
       if (!b)
         throw Error("cycle " + std::to_string(i) + ": the probe failed before the checkpoint");
       before = *b;
@@ -146,23 +95,7 @@ void cycle(Context& ctx, const CycleArgs& a) {
     }
     auto r = vm::restore_checkpoint(cfg, session, m, workload, {}, false);
 
-    core::ProbeVerdict verdict;
-    if (scenario) {
-      // Some state shows only after the workload ran a moment (data over a
-      // restored connection): give the probe a few tries.
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-      for (;;) {
-        auto after = probe(session, workload, *scenario);
-        verdict = core::judge_probe(*scenario, before, after.value_or("(probe failed)"));
-        if (verdict.survived || std::chrono::steady_clock::now() > deadline) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      }
-    } else {
-      auto w = find_workload(session, workload);
-      verdict.survived = w && w->state() == "running";
-      verdict.before = verdict.after = "-";
-      if (!verdict.survived) verdict.detail = "the restored workload is not running";
-    }
+    auto verdict = judge_restored(session, workload, scenario, before);
     all_ok = all_ok && verdict.survived;
     if (!a.keep) store.remove(cp_name);
 
@@ -174,10 +107,7 @@ void cycle(Context& ctx, const CycleArgs& a) {
                     format_bytes(m.image_bytes()), verdict.survived ? "yes" : "NO"});
     auto j = core::Json::object();
     j.set("cycle", i);
-    j.set("at_checkpoint", verdict.before);
-    j.set("after_restore", verdict.after);
-    j.set("survived", verdict.survived);
-    if (!verdict.detail.empty()) j.set("detail", verdict.detail);
+    set_verdict(j, verdict);
     j.set("dump_seconds", dump_s);
     j.set("transfer_seconds", transfer_s);
     j.set("checkpoint_seconds", m.total_ms / 1000.0);

@@ -60,5 +60,6 @@ void register_workload_commands(CLI::App& app, Context& ctx);
 void register_check_command(CLI::App& app, Context& ctx);
 void register_checkpoint_commands(CLI::App& app, Context& ctx);
 void register_cycle_command(CLI::App& app, Context& ctx);
+void register_migrate_command(CLI::App& app, Context& ctx);
 
 }  // namespace kcr::cli

@@ -1,6 +1,7 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 
 #include "cli/context.hpp"
@@ -8,6 +9,9 @@
 #include "kcr/version.hpp"
 
 int main(int argc, char** argv) {
+  // A VM that dies while kcr writes to its sockets must give an error, not
+  // kill kcr before it can resume the source workload or clean up.
+  std::signal(SIGPIPE, SIG_IGN);
   kcr::cli::Context ctx;
   CLI::App app{
       "kcr boots a QEMU microVM with a CRIU-capable guest kernel, runs a workload in it\n"
@@ -34,6 +38,7 @@ int main(int argc, char** argv) {
   kcr::cli::register_workload_commands(app, ctx);
   kcr::cli::register_checkpoint_commands(app, ctx);
   kcr::cli::register_cycle_command(app, ctx);
+  kcr::cli::register_migrate_command(app, ctx);
   kcr::cli::register_check_command(app, ctx);
 
   try {

@@ -32,7 +32,7 @@ constexpr std::size_t k_upload_window = 4;
 
 // Ends a workload CRIU left stopped: SIGKILL once the checkpoint is safe,
 // SIGCONT to every task when it is not.
-void finish_stopped_workload(VmSession& session, const std::string& workload, int signal) {
+void signal_all(VmSession& session, const std::string& workload, int signal) {
   proto::Request req;
   req.mutable_kill()->set_workload(workload);
   req.mutable_kill()->set_signal(signal);
@@ -62,9 +62,19 @@ void wait_workload_gone(VmSession& session, const std::string& workload) {
 
 }  // namespace
 
+void resume_workload(VmSession& session, const std::string& workload) {
+  signal_all(session, workload, SIGCONT);
+}
+
+void end_workload(VmSession& session, const std::string& workload) {
+  signal_all(session, workload, SIGKILL);
+  wait_workload_gone(session, workload);
+}
+
 core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession& session,
                                              const std::string& workload, const std::string& name,
-                                             const proto::CriuOptions& options, Transfer transfer) {
+                                             const proto::CriuOptions& options,
+                                             const DumpPlan& plan) {
   core::validate_name("workload name", workload);
   auto started = Clock::now();
   core::CheckpointStore store(cfg.data_dir);
@@ -77,7 +87,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   c->set_workload(workload);
   *c->mutable_options() = options;
   c->set_chunk_bytes(k_chunk);
-  c->set_transfer_after_dump(transfer == Transfer::after_dump);
+  c->set_transfer_after_dump(plan.transfer == Transfer::after_dump);
 
   // A host-side failure (a full disk, say) must not abandon the stream: the
   // agent would keep the workload stopped. Drain to the end, then resume it.
@@ -113,7 +123,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   if (host_error) {
     if (!options.leave_running()) {
       try {
-        finish_stopped_workload(session, workload, SIGCONT);
+        resume_workload(session, workload);
       } catch (const Error&) {
       }
     }
@@ -155,7 +165,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   } catch (const Error& e) {
     if (!options.leave_running()) {
       try {
-        finish_stopped_workload(session, workload, SIGCONT);
+        resume_workload(session, workload);
       } catch (const Error&) {
       }
     }
@@ -163,22 +173,24 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
                 options.leave_running() ? e.hint() : "the workload was resumed; nothing was stored",
                 e.code());
   }
-  if (!options.leave_running()) {
-    finish_stopped_workload(session, workload, SIGKILL);
-    wait_workload_gone(session, workload);
-  }
+  if (!options.leave_running() && !plan.keep_stopped) end_workload(session, workload);
   return m;
+}
+
+std::vector<std::string> guest_differences(const std::string& criu_a, const std::string& kernel_a,
+                                           const std::string& criu_b, const std::string& kernel_b) {
+  std::vector<std::string> diffs;
+  if (!criu_a.empty() && criu_a != criu_b) diffs.push_back("CRIU " + criu_a + " vs " + criu_b);
+  if (!kernel_a.empty() && kernel_a != kernel_b) {
+    diffs.push_back("kernel " + kernel_a + " vs " + kernel_b);
+  }
+  return diffs;
 }
 
 void check_compatible(const core::CheckpointManifest& m, const proto::Hello& hello, bool force) {
   if (force) return;
-  std::vector<std::string> diffs;
-  if (!m.criu_version.empty() && m.criu_version != hello.criu_version()) {
-    diffs.push_back("CRIU " + m.criu_version + " vs " + hello.criu_version());
-  }
-  if (!m.kernel_release.empty() && m.kernel_release != hello.kernel_release()) {
-    diffs.push_back("kernel " + m.kernel_release + " vs " + hello.kernel_release());
-  }
+  auto diffs = guest_differences(m.criu_version, m.kernel_release, hello.criu_version(),
+                                 hello.kernel_release());
   if (diffs.empty()) return;
   std::string what;
   for (const auto& d : diffs) what += (what.empty() ? "" : ", ") + d;
@@ -188,13 +200,14 @@ void check_compatible(const core::CheckpointManifest& m, const proto::Hello& hel
 
 RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
                                  const core::CheckpointManifest& m, const std::string& new_name,
-                                 const proto::CriuOptions& extra_options, bool force) {
+                                 const proto::CriuOptions& extra_options, bool force,
+                                 bool verify_first) {
   auto started = Clock::now();
   std::string name = new_name.empty() ? m.workload : new_name;
   core::validate_name("workload name", name);
   check_compatible(m, session.hello(), force);
   core::CheckpointStore store(cfg.data_dir);
-  store.verify(m);
+  if (verify_first) store.verify(m);
 
   std::random_device rd;
   std::string staging = "r" + std::to_string(rd()) + std::to_string(rd());

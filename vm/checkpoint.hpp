@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent.pb.h"
 #include "core/checkpoint_store.hpp"
@@ -15,6 +16,15 @@ namespace kcr::vm {
 // default), or only after CRIU finished (to measure CRIU alone).
 enum class Transfer { during_dump, after_dump };
 
+// How checkpoint_workload runs, beyond the CRIU options.
+struct DumpPlan {
+  Transfer transfer = Transfer::during_dump;
+  // Without leave_running: leave the stopped workload to the caller instead
+  // of killing it once the checkpoint is stored (migrate ends it only when
+  // the destination runs, and resumes it otherwise).
+  bool keep_stopped = false;
+};
+
 // Checkpoints WORKLOAD of the session's VM into the store as NAME. The files
 // stream to the host while CRIU dumps; the checkpoint appears in the store
 // only complete and verified. Without leave_running the workload is gone
@@ -23,7 +33,13 @@ enum class Transfer { during_dump, after_dump };
 core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession& session,
                                              const std::string& workload, const std::string& name,
                                              const proto::CriuOptions& options,
-                                             Transfer transfer = Transfer::during_dump);
+                                             const DumpPlan& plan = {});
+
+// Resumes a workload a checkpoint left stopped (SIGCONT to every task).
+void resume_workload(VmSession& session, const std::string& workload);
+
+// Kills every task of a workload and waits until the agent reaped it.
+void end_workload(VmSession& session, const std::string& workload);
 
 struct RestoreResult {
   proto::Workload workload;  // running again, new PID
@@ -34,15 +50,22 @@ struct RestoreResult {
 };
 
 // Restores checkpoint M into the session's VM as NEW_NAME (M's workload name
-// when empty). Verifies every digest before sending anything, refuses a VM
-// whose kernel or CRIU differs from the checkpoint's unless FORCE, and never
-// modifies the checkpoint.
+// when empty). Verifies every digest before sending anything (unless
+// VERIFY_FIRST is false: migrate restores what it has just received and
+// hashed), refuses a VM whose kernel or CRIU differs from the checkpoint's
+// unless FORCE, and never modifies the checkpoint.
 RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
                                  const core::CheckpointManifest& m, const std::string& new_name,
-                                 const proto::CriuOptions& extra_options, bool force);
+                                 const proto::CriuOptions& extra_options, bool force,
+                                 bool verify_first = true);
 
 // Throws kcr::Error explaining why checkpoint M cannot be restored in a guest
 // that said HELLO, unless FORCE.
 void check_compatible(const core::CheckpointManifest& m, const proto::Hello& hello, bool force);
+
+// The differences between two guests that matter to CRIU ("CRIU 3.17.1 vs
+// 3.19", "kernel A vs B"); empty when a checkpoint of one restores in the other.
+std::vector<std::string> guest_differences(const std::string& criu_a, const std::string& kernel_a,
+                                           const std::string& criu_b, const std::string& kernel_b);
 
 }  // namespace kcr::vm

@@ -1,0 +1,253 @@
+#include <fmt/core.h>
+
+#include <chrono>
+#include <optional>
+
+#include "cli/checkpoint_output.hpp"
+#include "cli/context.hpp"
+#include "cli/probe.hpp"
+#include "core/checkpoint_store.hpp"
+#include "core/error.hpp"
+#include "core/names.hpp"
+#include "core/scenario.hpp"
+#include "core/time.hpp"
+#include "vm/checkpoint.hpp"
+#include "vm/vm.hpp"
+
+namespace kcr::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct MigrateArgs {
+  std::string vm, workload, to, name;
+  bool keep_source = false;
+  bool keep_checkpoint = false;
+  bool force = false;
+  CriuFlags flags;
+};
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// A destination VM that migrate booted itself: stopped again unless the
+// migration succeeded (a failed migration must not leave a VM behind).
+struct FreshVm {
+  const core::Config& cfg;
+  std::string name;
+  bool keep = false;
+  ~FreshVm() {
+    if (name.empty() || keep) return;
+    try {
+      vm::stop_vm(cfg, name);
+    } catch (const Error&) {
+    }
+  }
+};
+
+bool vm_exists(const core::Config& cfg, const std::string& name) {
+  for (const auto& v : vm::list_vms(cfg)) {
+    if (v.name == name) return v.state == "running";
+  }
+  return false;
+}
+
+// "demo-m1", "demo-m2", ...: the first name no VM has.
+std::string fresh_vm_name(const core::Config& cfg, const std::string& source) {
+  std::string base = source.substr(0, 56) + "-m";
+  auto vms = vm::list_vms(cfg);
+  for (unsigned i = 1;; ++i) {
+    std::string name = base + std::to_string(i);
+    bool taken = false;
+    for (const auto& v : vms) taken = taken || v.name == name;
+    if (!taken) return name;
+  }
+}
+
+std::string default_name(const std::string& workload) {
+  std::string stamp;
+  for (char c : core::now_iso8601()) {
+    if (c != '-' && c != ':' && c != 'Z') stamp += c == 'T' ? '-' : c;
+  }
+  return "migrate-" + workload.substr(0, 40) + "-" + stamp;
+}
+
+void migrate(Context& ctx, const MigrateArgs& a) {
+  const auto& cfg = ctx.config();
+  core::validate_name("VM name", a.vm);
+  core::validate_name("workload name", a.workload);
+  if (!a.to.empty()) core::validate_name("VM name", a.to);
+  if (a.to == a.vm) {
+    throw Error("cannot migrate workload '" + a.workload + "' into VM '" + a.vm +
+                    "', where it already runs",
+                "name another VM with --to, or leave --to out for a fresh VM; kcr cycle "
+                "checkpoints and restores within one VM",
+                ExitCode::usage);
+  }
+  std::string cp_name = a.name.empty() ? default_name(a.workload) : a.name;
+  core::validate_name("checkpoint name", cp_name);
+  core::CheckpointStore store(cfg.data_dir);
+  if (store.exists(cp_name)) {
+    throw Error("checkpoint '" + cp_name + "' already exists",
+                "choose another name with -o, or remove it with kcr checkpoints rm " + cp_name,
+                ExitCode::usage);
+  }
+
+  vm::VmSession src(cfg, a.vm);
+  auto w = running_workload(src, a.workload);
+  const core::Scenario* scenario = core::scenario_for_argv({w.argv().begin(), w.argv().end()});
+  proto::CriuOptions options = scenario ? scenario->options : proto::CriuOptions{};
+  options.MergeFrom(a.flags.to_proto());
+  if (a.keep_source) options.set_leave_running(true);
+
+  // The destination: a running VM named by --to, or a fresh VM booted from
+  // the source's image before anything is frozen.
+  FreshVm fresh{cfg, ""};
+  std::string dst_name = a.to;
+  if (dst_name.empty() || !vm_exists(cfg, dst_name)) {
+    if (dst_name.empty()) dst_name = fresh_vm_name(cfg, a.vm);
+    fresh.name = dst_name;
+    start_vm_from_image(ctx, dst_name, src.info().image, nullptr, src.info().memory_mib,
+                        src.info().cpus, src.info().accel);
+  }
+  vm::VmSession dst(cfg, dst_name);
+  auto diffs = vm::guest_differences(src.hello().criu_version(), src.hello().kernel_release(),
+                                     dst.hello().criu_version(), dst.hello().kernel_release());
+  if (!diffs.empty() && !a.force) {
+    std::string what;
+    for (const auto& d : diffs) what += (what.empty() ? "" : ", ") + d;
+    throw Error(
+        "VM '" + dst_name + "' runs a different guest than VM '" + a.vm + "' (" + what + ")",
+        "migrate into a VM booted from the same guest image, or pass --force to try");
+  }
+  if (auto taken = find_workload(dst, a.workload)) {
+    throw Error("VM '" + dst_name + "' already has a workload named '" + a.workload + "'",
+                "kcr rm or kcr kill it there first, or migrate into another VM");
+  }
+
+  std::string before;
+  if (scenario) before = await_probe(src, a.workload, *scenario, 0);
+
+  progress(ctx, "checkpointing workload '" + a.workload + "' in VM '" + a.vm + "'");
+  vm::DumpPlan plan;
+  plan.keep_stopped = true;
+  auto frozen = Clock::now();
+  auto m = vm::checkpoint_workload(cfg, src, a.workload, cp_name, options, plan);
+  double checkpoint_s = seconds_since(frozen);
+
+  // The source stays stopped (or, with --keep-source, runs on) until the
+  // destination runs: a failed restore resumes it and keeps the checkpoint.
+  progress(ctx, "restoring it in VM '" + dst_name + "'");
+  vm::RestoreResult r;
+  try {
+    r = vm::restore_checkpoint(cfg, dst, m, a.workload, {}, a.force, false);
+  } catch (const Error& e) {
+    std::string source_state = "it keeps running in VM '" + a.vm + "'";
+    if (!a.keep_source) {
+      try {
+        vm::resume_workload(src, a.workload);
+      } catch (const Error& resume_error) {
+        source_state = std::string("resuming it in VM '") + a.vm + "' failed too (" +
+                       resume_error.what() + "); kcr kill " + a.vm + " " + a.workload +
+                       " --signal CONT --all retries";
+      }
+    }
+    throw Error(std::string("migration of workload '") + a.workload + "' failed: " + e.what(),
+                (e.hint().empty() ? "" : e.hint() + "\n") +
+                    "the source workload is not lost: " + source_state + "; checkpoint '" +
+                    cp_name + "' stays in the store (kcr restore VM " + cp_name + " uses it)",
+                e.code());
+  }
+  double downtime_s = seconds_since(frozen);
+  fresh.keep = true;
+  if (!a.keep_source) vm::end_workload(src, a.workload);
+
+  auto verdict = judge_restored(dst, a.workload, scenario, before);
+  if (!a.keep_checkpoint) store.remove(cp_name);
+
+  double dump_s = m.dump_ms / 1000.0;
+  double transfer_s = checkpoint_s > dump_s ? checkpoint_s - dump_s : 0.0;
+  double upload_s = r.upload_ms / 1000.0;
+  double restore_s = r.total_ms > r.upload_ms ? (r.total_ms - r.upload_ms) / 1000.0 : 0.0;
+  double frozen_s = m.stats ? m.stats->frozen_time / 1e6 : 0.0;
+
+  if (ctx.json) {
+    auto j = core::Json::object();
+    j.set("ok", verdict.survived);
+    j.set("workload", a.workload);
+    j.set("from", a.vm);
+    j.set("to", dst_name);
+    j.set("fresh_vm", !fresh.name.empty());
+    j.set("pid", r.workload.pid());
+    j.set("source", a.keep_source ? "running" : "ended");
+    j.set("scenario", scenario ? core::Json(scenario->name) : core::Json());
+    set_verdict(j, verdict);
+    j.set("downtime_seconds", downtime_s);
+    j.set("dump_seconds", dump_s);
+    j.set("frozen_seconds", frozen_s);
+    j.set("transfer_seconds", transfer_s);
+    j.set("upload_seconds", upload_s);
+    j.set("restore_seconds", restore_s);
+    j.set("criu_restore_seconds", r.restore_ms / 1000.0);
+    j.set("image_bytes", m.image_bytes());
+    j.set("checkpoint", a.keep_checkpoint ? core::Json(cp_name) : core::Json());
+    print_json(j);
+  } else {
+    fmt::print("workload '{}' migrated from VM '{}' to VM '{}' (guest pid {}), source {}\n",
+               a.workload, a.vm, dst_name, r.workload.pid(),
+               a.keep_source ? "left running" : "ended");
+    print_table({"phase", "time", "detail"},
+                {{"dump", format_seconds(dump_s),
+                  fmt::format("CRIU in '{}', workload frozen {}", a.vm, format_seconds(frozen_s))},
+                 {"transfer", format_seconds(transfer_s),
+                  fmt::format("{} to the host after the dump", format_bytes(m.image_bytes()))},
+                 {"upload", format_seconds(upload_s), "host to '" + dst_name + "'"},
+                 {"restore", format_seconds(restore_s),
+                  fmt::format("CRIU in '{}' {}", dst_name, format_seconds(r.restore_ms / 1000.0))},
+                 {"downtime", format_seconds(downtime_s), "frozen in the source to running"}});
+    if (scenario) {
+      fmt::print("state: {} -> {}: {}\n", sanitize(verdict.before), sanitize(verdict.after),
+                 verdict.survived ? "survived" : "LOST (" + verdict.detail + ")");
+    }
+    if (a.keep_checkpoint) fmt::print("checkpoint '{}' kept in the store\n", cp_name);
+  }
+  if (!verdict.survived) ctx.exit_code = static_cast<int>(ExitCode::state_lost);
+}
+
+}  // namespace
+
+void register_migrate_command(CLI::App& app, Context& ctx) {
+  auto a = std::make_shared<MigrateArgs>();
+  auto* c = app.add_subcommand(
+      "migrate", "Move a workload into another VM (a fresh one by default) and report downtime");
+  c->add_option("vm", a->vm, "VM the workload runs in")->required();
+  c->add_option("workload", a->workload, "Workload to move")->required();
+  c->add_option("--to", a->to,
+                "Destination VM: a running VM, or the name of a fresh VM to boot from the "
+                "source's image (default SOURCE-mN)");
+  c->add_flag("--keep-source", a->keep_source,
+              "Leave the workload running in the source too (a clone, not a move)");
+  c->add_option("-o,--name", a->name,
+                "Name of the checkpoint in between (default "
+                "migrate-WORKLOAD-TIMESTAMP)");
+  c->add_flag("--keep-checkpoint", a->keep_checkpoint,
+              "Keep the checkpoint in the store after a successful migration");
+  c->add_flag("--force", a->force, "Migrate even when the two guests' kernel or CRIU differ");
+  a->flags.add_to(c, CriuFlags::Use::migrate);
+  add_json_flag(c, ctx);
+  c->footer(
+      "The workload is frozen in the source, checkpointed to the host, restored in the\n"
+      "destination and only then ended in the source: a failed restore resumes it and\n"
+      "keeps the checkpoint in the store. Downtime runs from the freeze to the moment\n"
+      "the workload runs in the destination. A kcr-scenario workload is probed before\n"
+      "and after; exit status 3 means its state did not survive.\n"
+      "Examples:\n"
+      "  kcr migrate demo counter\n"
+      "  kcr migrate demo counter --to demo2 --json\n"
+      "  kcr migrate demo web --keep-source --tcp-established");
+  c->callback([&ctx, a] { migrate(ctx, *a); });
+}
+
+}  // namespace kcr::cli

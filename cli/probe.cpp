@@ -1,0 +1,93 @@
+#include "cli/probe.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include "core/error.hpp"
+
+namespace kcr::cli {
+
+std::optional<std::string> run_probe(vm::VmSession& session, const std::string& workload,
+                                     const core::Scenario& s) {
+  proto::Request req;
+  auto* e = req.mutable_exec();
+  e->set_workload(workload);
+  for (const auto& a : s.probe) e->add_argv(a);
+  e->set_timeout_ms(60000);
+  try {
+    auto resp = session.call(req, std::chrono::seconds(90));
+    if (resp.exec().exit_code() != 0 || resp.exec().exit_signal() != 0) return std::nullopt;
+    return resp.exec().stdout_data();
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+std::string await_probe(vm::VmSession& session, const std::string& workload,
+                        const core::Scenario& s, long long warmup) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    auto out = run_probe(session, workload, s);
+    bool warm = out.has_value();
+    if (warm && warmup > 0) {
+      try {
+        warm = std::stoll(*out) >= warmup;
+      } catch (const std::exception&) {
+        warm = false;
+      }
+    }
+    if (warm) return *out;
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw Error("the '" + s.name + "' probe never answered in VM '" + session.info().name + "'",
+                  "look at kcr logs " + session.info().name + " " + workload);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+std::optional<proto::Workload> find_workload(vm::VmSession& session, const std::string& name) {
+  proto::Request req;
+  req.mutable_ps();
+  auto resp = session.call(req);
+  for (const auto& w : resp.ps().workloads()) {
+    if (w.name() == name) return w;
+  }
+  return std::nullopt;
+}
+
+proto::Workload running_workload(vm::VmSession& session, const std::string& name) {
+  auto w = find_workload(session, name);
+  if (!w || w->state() != "running") {
+    throw Error("no running workload named '" + name + "' in VM '" + session.info().name + "'",
+                "kcr ps " + session.info().name + " lists the workloads");
+  }
+  return *w;
+}
+
+core::ProbeVerdict judge_restored(vm::VmSession& session, const std::string& workload,
+                                  const core::Scenario* scenario, const std::string& before) {
+  core::ProbeVerdict verdict;
+  if (!scenario) {
+    auto w = find_workload(session, workload);
+    verdict.survived = w && w->state() == "running";
+    verdict.before = verdict.after = "-";
+    if (!verdict.survived) verdict.detail = "the restored workload is not running";
+    return verdict;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  for (;;) {
+    auto after = run_probe(session, workload, *scenario);
+    verdict = core::judge_probe(*scenario, before, after.value_or("(probe failed)"));
+    if (verdict.survived || std::chrono::steady_clock::now() > deadline) return verdict;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+void set_verdict(core::Json& j, const core::ProbeVerdict& v) {
+  j.set("at_checkpoint", v.before);
+  j.set("after_restore", v.after);
+  j.set("survived", v.survived);
+  if (!v.detail.empty()) j.set("detail", v.detail);
+}
+
+}  // namespace kcr::cli

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "agent.pb.h"
+#include "core/json.hpp"
+#include "core/scenario.hpp"
+#include "vm/vm.hpp"
+
+namespace kcr::cli {
+
+// Runs the scenario's probe inside the workload; nullopt when it fails.
+std::optional<std::string> run_probe(vm::VmSession& session, const std::string& workload,
+                                     const core::Scenario& s);
+
+// Waits up to 60 s until the probe answers (and, for a counter, reaches
+// WARMUP); returns its output. Throws kcr::Error when it never does.
+std::string await_probe(vm::VmSession& session, const std::string& workload,
+                        const core::Scenario& s, long long warmup);
+
+// The workload called NAME in the session's VM, if any.
+std::optional<proto::Workload> find_workload(vm::VmSession& session, const std::string& name);
+
+// The running workload NAME; throws kcr::Error naming the VM otherwise.
+proto::Workload running_workload(vm::VmSession& session, const std::string& name);
+
+// Probes a restored workload until it shows state that survived BEFORE, for
+// up to 15 s (some state shows only after the workload ran a moment, data
+// over a restored connection say). Without a scenario, survival means the
+// workload runs.
+core::ProbeVerdict judge_restored(vm::VmSession& session, const std::string& workload,
+                                  const core::Scenario* scenario, const std::string& before);
+
+// Adds at_checkpoint, after_restore, survived and detail to J.
+void set_verdict(core::Json& j, const core::ProbeVerdict& v);
+
+}  // namespace kcr::cli
