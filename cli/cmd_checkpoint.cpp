@@ -110,6 +110,10 @@ void show(Context& ctx, const std::string& name) {
         m.stats->frozen_time, m.stats->memdump_time, m.stats->memwrite_time, m.stats->pages_scanned,
         m.stats->pages_written);
   }
+  for (const auto& r : m.pre_dumps) {
+    fmt::print("pre-dump {}:  {} pages, {} of images, CRIU {} (parents/{}/)\n", r.round,
+               r.pages_written, format_bytes(r.bytes), format_seconds(r.dump_ms / 1000.0), r.round);
+  }
   fmt::print("options:     {}\n", CriuFlags::describe(m.options));
 }
 

@@ -22,6 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 struct MigrateArgs {
   std::string vm, workload, to, name;
+  unsigned pre_dumps = 0;
   bool keep_source = false;
   bool keep_checkpoint = false;
   bool force = false;
@@ -74,6 +75,21 @@ std::string default_name(const std::string& workload) {
   return "migrate-" + workload.substr(0, 40) + "-" + stamp;
 }
 
+// Throws kcr::Error unless "criu check --feature FEATURE" passes in the guest.
+void require_feature(vm::VmSession& session, const std::string& feature, const std::string& why,
+                     const std::string& hint) {
+  proto::Request req;
+  req.mutable_check()->add_features(feature);
+  auto resp = session.call(req, std::chrono::seconds(60));
+  for (const auto& f : resp.check().features()) {
+    if (f.name() == feature && f.ok()) return;
+  }
+  std::string said = resp.check().features_size() ? resp.check().features(0).output() : "";
+  throw Error(why + ": the guest of VM '" + session.info().name + "' lacks CRIU feature " +
+                  feature + (said.empty() ? "" : " (criu: " + sanitize(said) + ")"),
+              hint);
+}
+
 void migrate(Context& ctx, const MigrateArgs& a) {
   const auto& cfg = ctx.config();
   core::validate_name("VM name", a.vm);
@@ -97,6 +113,11 @@ void migrate(Context& ctx, const MigrateArgs& a) {
 
   vm::VmSession src(cfg, a.vm);
   auto w = running_workload(src, a.workload);
+  if (a.pre_dumps > 0) {
+    require_feature(src, "mem_dirty_track", "--pre-dump needs memory tracking",
+                    "boot a guest kernel with CONFIG_MEM_SOFT_DIRTY, or migrate without "
+                    "--pre-dump");
+  }
   const core::Scenario* scenario = core::scenario_for_argv({w.argv().begin(), w.argv().end()});
   proto::CriuOptions options = scenario ? scenario->options : proto::CriuOptions{};
   options.MergeFrom(a.flags.to_proto());
@@ -130,10 +151,41 @@ void migrate(Context& ctx, const MigrateArgs& a) {
   std::string before;
   if (scenario) before = await_probe(src, a.workload, *scenario, 0);
 
-  progress(ctx, "checkpointing workload '" + a.workload + "' in VM '" + a.vm + "'");
   vm::DumpPlan plan;
   plan.keep_stopped = true;
+  plan.pre_dumps = a.pre_dumps;
+  // Pre-copy sends each round to the destination while the workload runs:
+  // after the freeze only the final dump's files travel.
+  vm::Staged staged{vm::new_staging_name(), {}};
+  bool staged_used = false;
+  struct DropStaged {
+    vm::VmSession& session;
+    const std::string& staging;
+    const bool& used;
+    ~DropStaged() {
+      if (!used) vm::drop_staging(session, staging);
+    }
+  } drop_staged{dst, staged.staging, staged_used};
+  plan.on_pre_dump = [&](const core::PreDumpRound& r, const std::string& dir,
+                         const std::vector<core::CheckpointFile>& files) {
+    std::vector<core::CheckpointFile> images;
+    for (const auto& f : files) {
+      if (vm::is_image_file(f.path)) images.push_back(f);
+    }
+    auto t = Clock::now();
+    vm::stage_files(dst, staged.staging, dir, images);
+    for (const auto& f : images) staged.paths.insert(f.path);
+    progress(ctx, fmt::format("pre-dump {}: {} pages ({}) in {} while it runs, sent to '{}' in {}",
+                              r.round, r.pages_written, format_bytes(r.bytes),
+                              format_seconds(r.total_ms / 1000.0), dst_name,
+                              format_seconds(seconds_since(t))));
+  };
   auto frozen = Clock::now();
+  plan.on_freeze = [&] {
+    progress(ctx, "checkpointing workload '" + a.workload + "' in VM '" + a.vm + "'");
+    frozen = Clock::now();
+  };
+  if (a.pre_dumps > 0) progress(ctx, fmt::format("pre-copy: {} rounds", a.pre_dumps));
   auto m = vm::checkpoint_workload(cfg, src, a.workload, cp_name, options, plan);
   double checkpoint_s = seconds_since(frozen);
 
@@ -142,7 +194,8 @@ void migrate(Context& ctx, const MigrateArgs& a) {
   progress(ctx, "restoring it in VM '" + dst_name + "'");
   vm::RestoreResult r;
   try {
-    r = vm::restore_checkpoint(cfg, dst, m, a.workload, {}, a.force, false);
+    staged_used = true;  // restore_checkpoint drops the staging area on failure
+    r = vm::restore_checkpoint(cfg, dst, m, a.workload, {}, a.force, false, &staged);
   } catch (const Error& e) {
     std::string source_state = "it keeps running in VM '" + a.vm + "'";
     if (!a.keep_source) {
@@ -192,21 +245,43 @@ void migrate(Context& ctx, const MigrateArgs& a) {
     j.set("restore_seconds", restore_s);
     j.set("criu_restore_seconds", r.restore_ms / 1000.0);
     j.set("image_bytes", m.image_bytes());
+    j.set("pages_written", m.stats ? m.stats->pages_written : 0);
+    auto rounds = core::Json::array();
+    for (const auto& pr : m.pre_dumps) {
+      auto rj = core::Json::object();
+      rj.set("round", pr.round);
+      rj.set("seconds", pr.total_ms / 1000.0);
+      rj.set("criu_seconds", pr.dump_ms / 1000.0);
+      rj.set("pages_written", pr.pages_written);
+      rj.set("image_bytes", pr.bytes);
+      rounds.push(rj);
+    }
+    j.set("pre_dumps", rounds);
     j.set("checkpoint", a.keep_checkpoint ? core::Json(cp_name) : core::Json());
     print_json(j);
   } else {
     fmt::print("workload '{}' migrated from VM '{}' to VM '{}' (guest pid {}), source {}\n",
                a.workload, a.vm, dst_name, r.workload.pid(),
                a.keep_source ? "left running" : "ended");
-    print_table({"phase", "time", "detail"},
-                {{"dump", format_seconds(dump_s),
-                  fmt::format("CRIU in '{}', workload frozen {}", a.vm, format_seconds(frozen_s))},
-                 {"transfer", format_seconds(transfer_s),
-                  fmt::format("{} to the host after the dump", format_bytes(m.image_bytes()))},
-                 {"upload", format_seconds(upload_s), "host to '" + dst_name + "'"},
-                 {"restore", format_seconds(restore_s),
-                  fmt::format("CRIU in '{}' {}", dst_name, format_seconds(r.restore_ms / 1000.0))},
-                 {"downtime", format_seconds(downtime_s), "frozen in the source to running"}});
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& pr : m.pre_dumps) {
+      rows.push_back(
+          {fmt::format("pre-dump {}", pr.round), format_seconds(pr.total_ms / 1000.0),
+           fmt::format("{} pages, {} while it ran", pr.pages_written, format_bytes(pr.bytes))});
+    }
+    std::vector<std::vector<std::string>> phases = {
+        {"dump", format_seconds(dump_s),
+         fmt::format("CRIU in '{}', workload frozen {}, {} pages", a.vm, format_seconds(frozen_s),
+                     m.stats ? m.stats->pages_written : 0)},
+        {"transfer", format_seconds(transfer_s),
+         fmt::format("{} of images to the host, the part left after the dump",
+                     format_bytes(m.image_bytes()))},
+        {"upload", format_seconds(upload_s), "host to '" + dst_name + "'"},
+        {"restore", format_seconds(restore_s),
+         fmt::format("CRIU in '{}' {}", dst_name, format_seconds(r.restore_ms / 1000.0))},
+        {"downtime", format_seconds(downtime_s), "frozen in the source to running"}};
+    rows.insert(rows.end(), phases.begin(), phases.end());
+    print_table({"phase", "time", "detail"}, rows);
     if (scenario) {
       fmt::print("state: {} -> {}: {}\n", sanitize(verdict.before), sanitize(verdict.after),
                  verdict.survived ? "survived" : "LOST (" + verdict.detail + ")");
@@ -227,6 +302,10 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
   c->add_option("--to", a->to,
                 "Destination VM: a running VM, or the name of a fresh VM to boot from the "
                 "source's image (default SOURCE-mN)");
+  c->add_option("--pre-dump", a->pre_dumps,
+                "Pre-copy: N rounds of criu pre-dump while the workload runs, so the final "
+                "dump (the downtime) carries only pages dirtied since")
+      ->check(CLI::Range(0, 20));
   c->add_flag("--keep-source", a->keep_source,
               "Leave the workload running in the source too (a clone, not a move)");
   c->add_option("-o,--name", a->name,
@@ -242,10 +321,12 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
       "destination and only then ended in the source: a failed restore resumes it and\n"
       "keeps the checkpoint in the store. Downtime runs from the freeze to the moment\n"
       "the workload runs in the destination. A kcr-scenario workload is probed before\n"
-      "and after; exit status 3 means its state did not survive.\n"
+      "and after; exit status 3 means its state did not survive. --pre-dump needs\n"
+      "criu check --feature mem_dirty_track in the source guest.\n"
       "Examples:\n"
       "  kcr migrate demo counter\n"
       "  kcr migrate demo counter --to demo2 --json\n"
+      "  kcr migrate demo big --pre-dump 2\n"
       "  kcr migrate demo web --keep-source --tcp-established");
   c->callback([&ctx, a] { migrate(ctx, *a); });
 }

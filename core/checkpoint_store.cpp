@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -55,10 +56,34 @@ uint64_t CheckpointManifest::image_bytes() const {
   return total;
 }
 
+uint64_t CheckpointManifest::all_image_bytes() const {
+  uint64_t total = 0;
+  for (const auto& f : files) {
+    if (f.path.rfind("images/", 0) == 0 ||
+        (f.path.rfind("parents/", 0) == 0 && f.path.find("/images/") != std::string::npos)) {
+      total += f.size;
+    }
+  }
+  return total;
+}
+
 bool is_valid_checkpoint_path(const std::string& path) {
-  if (path == "dump.log" || path == "stats-dump" || path == "restore.log") return true;
-  if (path.rfind("images/", 0) != 0) return false;
-  return plain_file_name(path.substr(7));
+  std::string rest = path;
+  if (rest.rfind("parents/", 0) == 0) {
+    rest = rest.substr(8);
+    std::size_t digits = 0;
+    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) {
+      ++digits;
+    }
+    if (digits == 0 || digits > 3 || rest[0] == '0' || digits >= rest.size() ||
+        rest[digits] != '/') {
+      return false;
+    }
+    rest = rest.substr(digits + 1);
+  }
+  if (rest == "dump.log" || rest == "stats-dump" || rest == "restore.log") return true;
+  if (rest.rfind("images/", 0) != 0) return false;
+  return plain_file_name(rest.substr(7));
 }
 
 std::string manifest_to_yaml(const CheckpointManifest& m) {
@@ -103,6 +128,19 @@ std::string manifest_to_yaml(const CheckpointManifest& m) {
     out << YAML::Key << "pages_scanned" << YAML::Value << s.pages_scanned;
     out << YAML::Key << "pages_written" << YAML::Value << s.pages_written;
     out << YAML::EndMap;
+  }
+  if (!m.pre_dumps.empty()) {
+    out << YAML::Key << "pre_dumps" << YAML::Value << YAML::BeginSeq;
+    for (const auto& r : m.pre_dumps) {
+      out << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "round" << YAML::Value << r.round;
+      out << YAML::Key << "dump_ms" << YAML::Value << r.dump_ms;
+      out << YAML::Key << "total_ms" << YAML::Value << r.total_ms;
+      out << YAML::Key << "pages_written" << YAML::Value << r.pages_written;
+      out << YAML::Key << "bytes" << YAML::Value << r.bytes;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
   }
   out << YAML::Key << "files" << YAML::Value << YAML::BeginSeq;
   for (const auto& f : m.files) {
@@ -159,6 +197,18 @@ CheckpointManifest manifest_from_yaml(const std::string& text, const std::string
       st.pages_scanned = s["pages_scanned"].as<uint64_t>(0);
       st.pages_written = s["pages_written"].as<uint64_t>(0);
       m.stats = st;
+    }
+    for (const auto& r : n["pre_dumps"]) {
+      PreDumpRound round;
+      round.round = r["round"].as<unsigned>();
+      round.dump_ms = r["dump_ms"].as<uint64_t>(0);
+      round.total_ms = r["total_ms"].as<uint64_t>(0);
+      round.pages_written = r["pages_written"].as<uint64_t>(0);
+      round.bytes = r["bytes"].as<uint64_t>(0);
+      if (round.round != m.pre_dumps.size() + 1) {
+        throw Error(source + ": pre-dump rounds are out of order in the manifest");
+      }
+      m.pre_dumps.push_back(round);
     }
     for (const auto& f : n["files"]) {
       CheckpointFile cf{f["path"].as<std::string>(), f["size"].as<uint64_t>(),
@@ -318,6 +368,12 @@ void CheckpointWriter::write_chunk(const std::string& path, uint64_t offset,
   }
   if (!f.fd) {
     std::string full = m_tmp + "/" + path;
+    if (path.rfind("parents/", 0) == 0) {
+      // A pre-dump round's directory (the path was validated above).
+      std::error_code ec;
+      fs::create_directories(full.substr(0, full.rfind('/')), ec);
+      if (ec) throw Error("cannot create the directory of " + full + ": " + ec.message());
+    }
     f.fd.reset(::open(full.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!f.fd) throw_errno("create " + full);
   }
@@ -414,6 +470,12 @@ void CheckpointWriter::commit(CheckpointManifest m) {
   }
   fsync_path(manifest_path, O_RDONLY);
   fsync_path(m_tmp + "/images", O_RDONLY | O_DIRECTORY);
+  for (const auto& r : m.pre_dumps) {
+    std::string round = m_tmp + "/parents/" + std::to_string(r.round);
+    fsync_path(round + "/images", O_RDONLY | O_DIRECTORY);
+    fsync_path(round, O_RDONLY | O_DIRECTORY);
+  }
+  if (!m.pre_dumps.empty()) fsync_path(m_tmp + "/parents", O_RDONLY | O_DIRECTORY);
   fsync_path(m_tmp, O_RDONLY | O_DIRECTORY);
   std::string final_dir = m_store.dir(m_name);
   if (::rename(m_tmp.c_str(), final_dir.c_str()) != 0) {

@@ -23,6 +23,16 @@ struct CheckpointFile {
   std::string sha256;  // hex
 };
 
+// One round of pre-copy (criu pre-dump while the workload ran). Its files
+// are stored under parents/ROUND/.
+struct PreDumpRound {
+  unsigned round = 0;
+  uint64_t dump_ms = 0;   // criu pre-dump in the guest
+  uint64_t total_ms = 0;  // including the transfer to the host
+  uint64_t pages_written = 0;
+  uint64_t bytes = 0;  // image bytes of the round
+};
+
 // Everything kcr knows about one checkpoint; stored as manifest.yaml.
 struct CheckpointManifest {
   int format_version = k_checkpoint_format_version;
@@ -42,13 +52,19 @@ struct CheckpointManifest {
   std::optional<CriuDumpStats> stats;
   uint64_t dump_ms = 0;   // criu dump in the guest
   uint64_t total_ms = 0;  // kcr checkpoint, request to renamed directory
+  // Pre-copy rounds before the final dump, in order (round K is parent of
+  // round K+1; the last is the final dump's parent).
+  std::vector<PreDumpRound> pre_dumps;
 
-  // Bytes of CRIU image files (images/*).
+  // Bytes of CRIU image files of the final dump (images/*).
   uint64_t image_bytes() const;
+  // Bytes of CRIU image files including the pre-dump rounds' (parents/*/images/*).
+  uint64_t all_image_bytes() const;
 };
 
 // True when PATH may name a file of a checkpoint: "images/NAME" or one of
-// dump.log, stats-dump, restore.log; NAME is [A-Za-z0-9._-], no leading dot.
+// dump.log, stats-dump, restore.log, each optionally under "parents/K/" (a
+// pre-dump round, K in 1..999); NAME is [A-Za-z0-9._-], no leading dot.
 bool is_valid_checkpoint_path(const std::string& path);
 
 // Manifest <-> YAML. Parsing throws kcr::Error naming what is wrong.
@@ -116,6 +132,9 @@ class CheckpointWriter {
   void commit(CheckpointManifest m);
 
   uint64_t bytes_received() const { return m_bytes; }
+
+  // The directory being written (completed files can be read from it).
+  const std::string& dir() const { return m_tmp; }
 
   // The completed files with the SHA-256 the host computed, by path.
   std::vector<CheckpointFile> received_files() const;

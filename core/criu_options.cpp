@@ -38,12 +38,19 @@ void add_common(std::vector<std::string>& argv, const proto::CriuOptions& o) {
 
 std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpTarget& target,
                                         const proto::CriuOptions& options) {
-  std::vector<std::string> argv = {criu, "dump",
+  std::vector<std::string> argv = {criu, target.pre_dump ? "pre-dump" : "dump",
                                    "-t", std::to_string(target.pid),
                                    "-D", target.images_dir,
                                    "-W", target.work_dir,
                                    "-o", target.log_file,
                                    "-v4"};
+  if (target.track_mem || target.pre_dump) argv.push_back("--track-mem");
+  if (!target.prev_images_dir.empty()) {
+    argv.push_back("--prev-images-dir");
+    argv.push_back(target.prev_images_dir);
+  }
+  // A pre-dump copies memory only and never stops the tree.
+  if (target.pre_dump) return argv;
   add_common(argv, options);
   // Without --leave-running the tree is left stopped, not killed: kcr kills
   // it only once the checkpoint is safely stored, and resumes it otherwise.

@@ -15,6 +15,11 @@ struct CriuDumpTarget {
   std::string images_dir;  // -D
   std::string work_dir;    // -W (logs, stats-dump)
   std::string log_file = "dump.log";
+  bool pre_dump = false;  // "criu pre-dump": memory only, the tree keeps running
+  // Memory tracking for pre-copy: the parent round's images, relative to
+  // images_dir (empty: none).
+  bool track_mem = false;
+  std::string prev_images_dir;
 };
 
 struct CriuRestoreTarget {
@@ -24,7 +29,7 @@ struct CriuRestoreTarget {
   std::string log_file = "restore.log";
 };
 
-// argv for "criu dump" (argv[0] = CRIU). Throws kcr::Error for an invalid
+// argv for "criu dump", or "criu pre-dump" (argv[0] = CRIU). Throws kcr::Error for an invalid
 // manage_cgroups_mode.
 std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpTarget& target,
                                         const proto::CriuOptions& options);

@@ -29,6 +29,7 @@ uint64_t ms_since(Clock::time_point start) {
 
 constexpr std::size_t k_chunk = 1 << 20;
 constexpr std::size_t k_upload_window = 4;
+constexpr unsigned k_max_pre_dumps = 20;
 
 // Ends a workload CRIU left stopped: SIGKILL once the checkpoint is safe,
 // SIGCONT to every task when it is not.
@@ -76,66 +77,128 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
                                              const proto::CriuOptions& options,
                                              const DumpPlan& plan) {
   core::validate_name("workload name", workload);
+  if (plan.pre_dumps > k_max_pre_dumps) {
+    throw Error("at most " + std::to_string(k_max_pre_dumps) + " pre-dump rounds", {},
+                ExitCode::usage);
+  }
   auto started = Clock::now();
   core::CheckpointStore store(cfg.data_dir);
-  // Images hold at most the guest's memory; allow twice that for resent files.
-  core::CheckpointWriter writer(store, name,
-                                2 * session.info().memory_mib * 1024 * 1024 + (64u << 20));
+  // Images hold at most the guest's memory; allow twice that for resent
+  // files, and one more for each pre-dump round.
+  const uint64_t memory = session.info().memory_mib * 1024 * 1024;
+  core::CheckpointWriter writer(store, name, (2 + plan.pre_dumps) * memory + (64u << 20));
+  const std::string what =
+      "checkpoint of workload '" + workload + "' in VM '" + session.info().name + "' failed: ";
 
-  proto::Request req;
-  auto* c = req.mutable_checkpoint();
-  c->set_workload(workload);
-  *c->mutable_options() = options;
-  c->set_chunk_bytes(k_chunk);
-  c->set_transfer_after_dump(plan.transfer == Transfer::after_dump);
-
-  // A host-side failure (a full disk, say) must not abandon the stream: the
-  // agent would keep the workload stopped. Drain to the end, then resume it.
-  std::optional<Error> host_error;
-  proto::Response resp;
-  try {
-    resp = session.agent().call_streaming(
-        req, std::chrono::seconds(300), [&](const proto::Response& part) {
-          if (host_error) return;
-          try {
-            if (part.has_chunk()) {
-              const auto& ch = part.chunk();
-              writer.write_chunk(ch.path(), ch.offset(), ch.data());
-            } else {
-              const auto& d = part.file_done();
-              writer.file_done(d.path(), d.size(), d.sha256(), d.checksum64());
-            }
-          } catch (const Error& e) {
-            host_error = e;
-          }
-        });
-  } catch (const Error& e) {
-    std::string hint = e.hint();
-    std::string log = writer.read_small("dump.log");
-    if (!log.empty()) {
-      hint = "the full CRIU log is kept in " + store.keep_log(name + "-dump", log) +
-             (hint.empty() ? "" : "\n" + hint);
-    }
-    throw Error("checkpoint of workload '" + workload + "' in VM '" + session.info().name +
-                    "' failed: " + e.what(),
-                hint, e.code());
-  }
-  if (host_error) {
-    if (!options.leave_running()) {
+  // Streams one dump's files into the writer under PREFIX ("parents/K/" for
+  // a pre-dump round) and checks them against the agent's list. STOPS: the
+  // dump leaves the workload stopped, so any failure must resume it.
+  auto run_round = [&](const proto::Request& req, const std::string& prefix, bool stops) {
+    auto resume = [&] {
+      if (!stops) return;
       try {
         resume_workload(session, workload);
       } catch (const Error&) {
       }
+    };
+    // A host-side failure (a full disk, say) must not abandon the stream:
+    // the agent would keep the workload stopped. Drain to the end first.
+    std::optional<Error> host_error;
+    proto::Response resp;
+    try {
+      resp = session.agent().call_streaming(
+          req, std::chrono::seconds(300), [&](const proto::Response& part) {
+            if (host_error) return;
+            try {
+              if (part.has_chunk()) {
+                const auto& ch = part.chunk();
+                writer.write_chunk(prefix + ch.path(), ch.offset(), ch.data());
+              } else {
+                const auto& d = part.file_done();
+                writer.file_done(prefix + d.path(), d.size(), d.sha256(), d.checksum64());
+              }
+            } catch (const Error& e) {
+              host_error = e;
+            }
+          });
+    } catch (const Error& e) {
+      std::string hint = e.hint();
+      std::string log = writer.read_small(prefix + "dump.log");
+      if (!log.empty()) {
+        hint = "the full CRIU log is kept in " + store.keep_log(name + "-dump", log) +
+               (hint.empty() ? "" : "\n" + hint);
+      }
+      throw Error(what + e.what(), hint, e.code());
     }
-    throw Error("checkpoint of workload '" + workload + "' in VM '" + session.info().name +
-                    "' failed: " + host_error->what(),
-                (host_error->hint().empty() ? "" : host_error->hint() + "\n") +
-                    "nothing was stored; the workload keeps running",
-                host_error->code());
+    if (host_error) {
+      resume();
+      throw Error(what + host_error->what(),
+                  (host_error->hint().empty() ? "" : host_error->hint() + "\n") +
+                      "nothing was stored; the workload keeps running",
+                  host_error->code());
+    }
+    // Exactly the files the agent listed, with their sizes, arrived.
+    const auto& reply = resp.checkpoint();
+    std::size_t received = 0;
+    for (const auto& f : writer.received_files()) {
+      bool ours = prefix.empty() ? f.path.rfind("parents/", 0) != 0 : f.path.rfind(prefix, 0) == 0;
+      if (ours) ++received;
+    }
+    bool same = received == static_cast<std::size_t>(reply.files_size());
+    auto all = writer.received_files();
+    for (const auto& listed : reply.files()) {
+      same = same && std::any_of(all.begin(), all.end(), [&](const auto& f) {
+               return f.path == prefix + listed.path() && f.size == listed.size();
+             });
+    }
+    if (!same) {
+      resume();
+      throw Error(what + "the files received differ from the agent's list",
+                  "nothing was stored; the workload keeps running");
+    }
+    return reply;
+  };
+
+  auto request = [&](uint32_t round, uint32_t parent) {
+    proto::Request req;
+    auto* c = req.mutable_checkpoint();
+    c->set_workload(workload);
+    *c->mutable_options() = options;
+    c->set_chunk_bytes(k_chunk);
+    c->set_transfer_after_dump(plan.transfer == Transfer::after_dump);
+    c->set_pre_dump_round(round);
+    c->set_parent_round(parent);
+    return req;
+  };
+
+  core::CheckpointManifest m;
+  for (unsigned k = 1; k <= plan.pre_dumps; ++k) {
+    auto round_start = Clock::now();
+    std::string prefix = "parents/" + std::to_string(k) + "/";
+    auto reply = run_round(request(k, k - 1), prefix, false);
+    core::PreDumpRound r;
+    r.round = k;
+    r.dump_ms = reply.dump_ms();
+    r.total_ms = ms_since(round_start);
+    if (auto st = core::parse_dump_stats(writer.read_small(prefix + "stats-dump", 1 << 20))) {
+      r.pages_written = st->pages_written;
+    }
+    for (const auto& f : reply.files()) {
+      if (f.path().rfind("images/", 0) == 0) r.bytes += f.size();
+    }
+    m.pre_dumps.push_back(r);
+    if (plan.on_pre_dump) {
+      std::vector<core::CheckpointFile> files;
+      for (const auto& f : writer.received_files()) {
+        if (f.path.rfind(prefix, 0) == 0) files.push_back(f);
+      }
+      plan.on_pre_dump(r, writer.dir(), files);
+    }
   }
 
-  const auto& reply = resp.checkpoint();
-  core::CheckpointManifest m;
+  if (plan.on_freeze) plan.on_freeze();
+  const bool stops = !options.leave_running();
+  auto reply = run_round(request(0, plan.pre_dumps), "", stops);
   m.name = name;
   m.created = core::now_iso8601();
   m.kcr_version = k_version;
@@ -151,29 +214,21 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   m.dump_ms = reply.dump_ms();
   // The store records the digests the host computed on what it received.
   m.files = writer.received_files();
-  bool same = m.files.size() == static_cast<std::size_t>(reply.files_size());
-  for (const auto& listed : reply.files()) {
-    same = same && std::any_of(m.files.begin(), m.files.end(), [&](const auto& f) {
-             return f.path == listed.path() && f.size == listed.size();
-           });
-  }
   m.stats = core::parse_dump_stats(writer.read_small("stats-dump", 1 << 20));
   m.total_ms = ms_since(started);
   try {
-    if (!same) throw Error("the files received differ from the agent's list");
     writer.commit(m);
   } catch (const Error& e) {
-    if (!options.leave_running()) {
+    if (stops) {
       try {
         resume_workload(session, workload);
       } catch (const Error&) {
       }
     }
     throw Error("checkpoint '" + name + "': " + e.what(),
-                options.leave_running() ? e.hint() : "the workload was resumed; nothing was stored",
-                e.code());
+                stops ? "the workload was resumed; nothing was stored" : e.hint(), e.code());
   }
-  if (!options.leave_running() && !plan.keep_stopped) end_workload(session, workload);
+  if (stops && !plan.keep_stopped) end_workload(session, workload);
   return m;
 }
 
@@ -198,10 +253,72 @@ void check_compatible(const core::CheckpointManifest& m, const proto::Hello& hel
               "restore it into a VM booted from the same guest image, or pass --force to try");
 }
 
+std::string new_staging_name() {
+  std::random_device rd;
+  return "r" + std::to_string(rd()) + std::to_string(rd());
+}
+
+void drop_staging(VmSession& session, const std::string& staging) {
+  try {
+    proto::Request req;
+    req.mutable_drop_staging()->set_staging(staging);
+    session.call(req, std::chrono::seconds(30));
+  } catch (const Error&) {
+  }
+}
+
+void stage_files(VmSession& session, const std::string& staging, const std::string& dir,
+                 const std::vector<core::CheckpointFile>& files) {
+  std::deque<uint64_t> in_flight;
+  std::string buf(k_chunk, '\0');
+  for (const auto& f : files) {
+    std::string path = dir + "/" + f.path;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + path);
+    uint64_t offset = 0;
+    core::Checksum64 checksum;
+    for (;;) {
+      ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("read " + path);
+      }
+      bool last = offset + static_cast<uint64_t>(n) >= f.size;
+      checksum.update(buf.data(), static_cast<std::size_t>(n));
+      proto::Request req;
+      auto* p = req.mutable_put_file();
+      p->set_staging(staging);
+      p->set_path(f.path);
+      p->set_offset(offset);
+      p->set_data(buf.data(), static_cast<std::size_t>(n));
+      if (last) {
+        p->set_last(true);
+        p->set_checksum64(checksum.hex_digest());
+      }
+      // Keep a few chunks in flight: a round trip per chunk left the
+      // channel idle most of the time.
+      in_flight.push_back(session.agent().send(req));
+      if (in_flight.size() >= k_upload_window) {
+        session.agent().await(in_flight.front(), std::chrono::seconds(60));
+        in_flight.pop_front();
+      }
+      offset += static_cast<uint64_t>(n);
+      if (last) break;
+      if (n == 0) throw Error("checkpoint file " + f.path + " is shorter than its manifest says");
+    }
+  }
+  for (uint64_t id : in_flight) session.agent().await(id, std::chrono::seconds(60));
+}
+
+bool is_image_file(const std::string& path) {
+  return path.rfind("images/", 0) == 0 ||
+         (path.rfind("parents/", 0) == 0 && path.find("/images/") != std::string::npos);
+}
+
 RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
                                  const core::CheckpointManifest& m, const std::string& new_name,
                                  const proto::CriuOptions& extra_options, bool force,
-                                 bool verify_first) {
+                                 bool verify_first, const Staged* staged) {
   auto started = Clock::now();
   std::string name = new_name.empty() ? m.workload : new_name;
   core::validate_name("workload name", name);
@@ -209,67 +326,25 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
   core::CheckpointStore store(cfg.data_dir);
   if (verify_first) store.verify(m);
 
-  std::random_device rd;
-  std::string staging = "r" + std::to_string(rd()) + std::to_string(rd());
-  auto drop = [&] {
-    try {
-      proto::Request req;
-      req.mutable_drop_staging()->set_staging(staging);
-      session.call(req, std::chrono::seconds(30));
-    } catch (const Error&) {
-    }
-  };
+  std::string staging = staged ? staged->staging : new_staging_name();
+  auto drop = [&] { drop_staging(session, staging); };
 
   RestoreResult result;
   std::string restore_log;
   try {
     auto upload_start = Clock::now();
-    std::deque<uint64_t> in_flight;
-    std::string buf(k_chunk, '\0');
+    std::vector<core::CheckpointFile> files;
     for (const auto& f : m.files) {
-      if (f.path.rfind("images/", 0) != 0) continue;
-      std::string path = store.dir(m.name) + "/" + f.path;
-      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd) throw_errno("open " + path);
-      uint64_t offset = 0;
-      core::Checksum64 checksum;
-      for (;;) {
-        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          throw_errno("read " + path);
-        }
-        bool last = offset + static_cast<uint64_t>(n) >= f.size;
-        checksum.update(buf.data(), static_cast<std::size_t>(n));
-        proto::Request req;
-        auto* p = req.mutable_put_file();
-        p->set_staging(staging);
-        p->set_path(f.path);
-        p->set_offset(offset);
-        p->set_data(buf.data(), static_cast<std::size_t>(n));
-        if (last) {
-          p->set_last(true);
-          p->set_checksum64(checksum.hex_digest());
-        }
-        // Keep a few chunks in flight: a round trip per chunk left the
-        // channel idle most of the time.
-        in_flight.push_back(session.agent().send(req));
-        if (in_flight.size() >= k_upload_window) {
-          session.agent().await(in_flight.front(), std::chrono::seconds(60));
-          in_flight.pop_front();
-        }
-        offset += static_cast<uint64_t>(n);
-        if (last) break;
-        if (n == 0) throw Error("checkpoint file " + f.path + " is shorter than its manifest says");
-      }
+      if (is_image_file(f.path) && !(staged && staged->paths.count(f.path))) files.push_back(f);
     }
-    for (uint64_t id : in_flight) session.agent().await(id, std::chrono::seconds(60));
+    stage_files(session, staging, store.dir(m.name), files);
     result.upload_ms = ms_since(upload_start);
 
     proto::Request req;
     auto* r = req.mutable_restore();
     r->set_staging(staging);
     r->set_name(name);
+    r->set_parent_rounds(static_cast<uint32_t>(m.pre_dumps.size()));
     proto::CriuOptions options = m.options;
     options.MergeFrom(extra_options);
     options.set_leave_running(false);

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,16 @@ struct DumpPlan {
   // of killing it once the checkpoint is stored (migrate ends it only when
   // the destination runs, and resumes it otherwise).
   bool keep_stopped = false;
+  // Pre-copy: rounds of "criu pre-dump" with memory tracking while the
+  // workload runs, each stored under parents/K/; the final dump then writes
+  // only the pages dirtied since the last round.
+  unsigned pre_dumps = 0;
+  // After each round, with the directory its files are in (the checkpoint
+  // being written) and the round's files.
+  std::function<void(const core::PreDumpRound&, const std::string& dir,
+                     const std::vector<core::CheckpointFile>& files)>
+      on_pre_dump;
+  std::function<void()> on_freeze;  // just before the final dump freezes the workload
 };
 
 // Checkpoints WORKLOAD of the session's VM into the store as NAME. The files
@@ -49,15 +61,36 @@ struct RestoreResult {
   std::optional<core::CriuRestoreStats> stats;
 };
 
+// Files already staged in a VM for a restore to come: pre-copy sends each
+// round to the destination while the workload still runs.
+struct Staged {
+  std::string staging;          // the agent's staging name
+  std::set<std::string> paths;  // checkpoint paths already there
+};
+
+// A fresh staging name.
+std::string new_staging_name();
+
+// Sends FILES (paths relative to DIR) into the VM's staging area STAGING,
+// each checked there against its checksum; throws kcr::Error on failure.
+void stage_files(VmSession& session, const std::string& staging, const std::string& dir,
+                 const std::vector<core::CheckpointFile>& files);
+
+// Removes a staging area (errors ignored: the VM may be gone).
+void drop_staging(VmSession& session, const std::string& staging);
+
+// True for a CRIU image file of a checkpoint (images/ or parents/K/images/).
+bool is_image_file(const std::string& path);
+
 // Restores checkpoint M into the session's VM as NEW_NAME (M's workload name
 // when empty). Verifies every digest before sending anything (unless
 // VERIFY_FIRST is false: migrate restores what it has just received and
-// hashed), refuses a VM whose kernel or CRIU differs from the checkpoint's
-// unless FORCE, and never modifies the checkpoint.
+// hashed), skips the files STAGED already holds, refuses a VM whose kernel or CRIU differs from the
+// checkpoint's unless FORCE, and never modifies the checkpoint.
 RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
                                  const core::CheckpointManifest& m, const std::string& new_name,
                                  const proto::CriuOptions& extra_options, bool force,
-                                 bool verify_first = true);
+                                 bool verify_first = true, const Staged* staged = nullptr);
 
 // Throws kcr::Error explaining why checkpoint M cannot be restored in a guest
 // that said HELLO, unless FORCE.

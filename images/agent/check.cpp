@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "core/error.hpp"
 #include "images/agent/process.hpp"
 
 namespace kcr::agent {
@@ -51,6 +52,18 @@ CriuStatus probe_criu() {
     status.check_output = std::string("cannot run criu: ") + e.what();
   }
   return status;
+}
+
+bool check_criu_feature(const std::string& name, std::string* output) {
+  bool valid = !name.empty() && name.size() <= 32;
+  for (char c : name) {
+    valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+  }
+  if (!valid) throw Error("'" + name + "' is not a CRIU feature name");
+  auto check = run_command({k_criu, "check", "--feature", name}, k_criu_timeout);
+  *output = trim(check.output);
+  return !check.timed_out && WIFEXITED(check.status) && WEXITSTATUS(check.status) == 0 &&
+         check.output.find("is supported") != std::string::npos;
 }
 
 }  // namespace kcr::agent

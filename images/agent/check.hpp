@@ -15,6 +15,10 @@ struct CriuStatus {
 // Runs `criu --version` and `criu check` (each bounded in time) and uname.
 CriuStatus probe_criu();
 
+// Runs `criu check --feature NAME`; true when CRIU says it is supported.
+// NAME must be [a-z0-9_-] (throws kcr::Error otherwise). OUTPUT gets CRIU's words.
+bool check_criu_feature(const std::string& name, std::string* output);
+
 // Extracts X from a "Version: X" line of `criu --version` output; empty when absent.
 std::string parse_criu_version(const std::string& output);
 

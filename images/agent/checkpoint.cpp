@@ -64,6 +64,7 @@ class TreeGuard {
   }
   TreeGuard(const TreeGuard&) = delete;
   TreeGuard& operator=(const TreeGuard&) = delete;
+  void release() { m_path.clear(); }
 
  private:
   std::string m_path;
@@ -285,15 +286,43 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   proto::Workload as_it_was;
   to_proto(workload, &as_it_was);
 
-  std::string dir = m_workloads.state_dir() + "/checkpoints/" + std::to_string(boottime_ms()) +
-                    "-" + std::to_string(++m_counter);
+  // Pre-copy rounds live in STATE/predump/K until the final dump used them.
+  const std::string rounds_dir = m_workloads.state_dir() + "/predump";
+  const std::uint32_t round = request.pre_dump_round();
+  const bool pre_dump = round > 0;
+  if (round == 1) remove_tree(rounds_dir);
+  std::string dir = pre_dump
+                        ? rounds_dir + "/" + std::to_string(round)
+                        : m_workloads.state_dir() + "/checkpoints/" +
+                              std::to_string(boottime_ms()) + "-" + std::to_string(++m_counter);
   core::CriuDumpTarget target;
   target.pid = pid;
   target.images_dir = dir + "/images";
   target.work_dir = dir + "/work";
+  target.pre_dump = pre_dump;
+  if (request.parent_round() > 0) {
+    std::string parent = rounds_dir + "/" + std::to_string(request.parent_round()) + "/images";
+    struct stat st {};
+    if (request.parent_round() >= round && pre_dump) {
+      throw Error("pre-dump round " + std::to_string(round) + " cannot have round " +
+                  std::to_string(request.parent_round()) + " as its parent");
+    }
+    if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      throw Error(
+          "pre-dump round " + std::to_string(request.parent_round()) + " is not in the guest",
+          "start the pre-copy again from round 1");
+    }
+    target.track_mem = true;
+    target.prev_images_dir =
+        std::filesystem::path(parent).lexically_relative(target.images_dir).string();
+  }
   std::vector<std::string> argv = core::criu_dump_argv(k_criu, target, request.options());
+  remove_tree(dir);
   make_dirs(target.images_dir);
+  // A pre-dump round stays for the next round unless it fails; the final
+  // dump drops its own directory and every round.
   TreeGuard guard(dir);
+  TreeGuard rounds_guard(pre_dump ? std::string() : rounds_dir);
   make_dir(target.work_dir);
 
   Streamer streamer(id, checkpoint_chunk_bytes(request.chunk_bytes()), send);
@@ -321,13 +350,14 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   const std::string log_path = target.work_dir + "/" + target.log_file;
 
   if (!ok) {
+    if (pre_dump) remove_tree(rounds_dir);
     send_whole_file(id, send, "dump.log", log_path);
     std::string errors = core::criu_log_errors(read_file(log_path));
     if (errors.empty()) errors = read_file(target.work_dir + "/criu.out", 4096);
     const Workload* after = m_workloads.find(name);
     bool alive = after && after->running && after->pid == pid && ::kill(pid, 0) == 0;
     log_line("criu dump: " + describe_status(status));
-    throw Error("criu dump failed:\n" + errors,
+    throw Error(std::string("criu ") + (pre_dump ? "pre-dump" : "dump") + " failed:\n" + errors,
                 alive ? "the workload is still running; dump.log has CRIU's full log"
                       : "the workload did not survive the failed dump");
   }
@@ -346,7 +376,7 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
 
     proto::CheckpointReply reply;
     *reply.mutable_workload() = as_it_was;
-    reply.set_still_running(request.options().leave_running());
+    reply.set_still_running(pre_dump || request.options().leave_running());
     for (auto& file : files) *reply.add_files() = file;
     reply.set_dump_ms(dump_ms);
     reply.set_criu_version(m_criu.version);
@@ -354,9 +384,11 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
 
     // Without leave_running CRIU left the tree stopped (--leave-stopped): the
     // host kills it once the checkpoint is stored, or resumes it.
+    if (pre_dump) guard.release();
     return reply;
   } catch (...) {
-    if (!request.options().leave_running()) {
+    if (pre_dump) remove_tree(rounds_dir);
+    if (!pre_dump && !request.options().leave_running()) {
       try {
         m_workloads.kill(name, SIGCONT, true);
       } catch (const std::exception&) {
@@ -371,8 +403,8 @@ void Checkpointer::put_file(const proto::PutFileRequest& request) {
   if (!is_valid_checkpoint_path(request.path())) {
     throw Error("'" + request.path() + "' is not a valid checkpoint file path");
   }
-  make_dirs(dir + "/images");
   std::string path = dir + "/" + request.path();
+  make_dirs(path.substr(0, path.rfind('/')));
 
   struct stat st {};
   std::uint64_t staged = 0;
@@ -462,6 +494,25 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   }
   m_workloads.check_name_free(request.name());
   if (m_criu.version.empty()) throw Error("criu is not available in the guest");
+
+  if (request.parent_rounds() > 999) throw Error("too many pre-dump rounds");
+  // CRIU finds a pre-dump round's pages through a "parent" link in each
+  // images directory: images -> parents/N -> ... -> parents/1.
+  for (std::uint32_t k = request.parent_rounds(); k >= 1; --k) {
+    std::string from = k == request.parent_rounds()
+                           ? dir + "/images"
+                           : dir + "/parents/" + std::to_string(k + 1) + "/images";
+    std::string to = k == request.parent_rounds() ? "../parents/" + std::to_string(k) + "/images"
+                                                  : "../../" + std::to_string(k) + "/images";
+    std::string round = dir + "/parents/" + std::to_string(k) + "/images";
+    if (::stat(round.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      throw Error("pre-dump round " + std::to_string(k) + " of the checkpoint is not staged",
+                  "upload its files first");
+    }
+    std::string link = from + "/parent";
+    ::unlink(link.c_str());
+    if (::symlink(to.c_str(), link.c_str()) != 0) throw_errno("symlink " + link);
+  }
 
   core::CriuRestoreTarget target;
   target.images_dir = dir + "/images";

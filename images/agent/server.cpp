@@ -203,8 +203,16 @@ proto::Response Server::handle(const proto::Request& request) {
         response.mutable_ok();
         break;
       case proto::Request::kCheck: {
-        m_criu = probe_criu();
+        // A feature probe alone does not redo the whole (slower) criu check.
+        if (request.check().features().empty()) m_criu = probe_criu();
         auto* check = response.mutable_check();
+        for (const auto& name : request.check().features()) {
+          auto* feature = check->add_features();
+          feature->set_name(name);
+          std::string output;
+          feature->set_ok(check_criu_feature(name, &output));
+          feature->set_output(output);
+        }
         check->set_ok(m_criu.ok);
         check->set_output(m_criu.check_output);
         check->set_criu_version(m_criu.version);

@@ -19,6 +19,19 @@ bool is_valid_image_name(std::string_view name) {
 
 bool is_valid_checkpoint_path(std::string_view path) {
   if (path == "dump.log" || path == "stats-dump") return true;
+  constexpr std::string_view parents = "parents/";
+  if (path.substr(0, parents.size()) == parents) {
+    // "parents/K/images/NAME": a pre-dump round, K in 1..999 without leading zeros.
+    path.remove_prefix(parents.size());
+    std::size_t digits = 0;
+    while (digits < path.size() && path[digits] >= '0' && path[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 3 || path[0] == '0' || digits >= path.size() ||
+        path[digits] != '/') {
+      return false;
+    }
+    path.remove_prefix(digits + 1);
+    if (path.substr(0, 7) != "images/") return false;
+  }
   constexpr std::string_view prefix = "images/";
   if (path.substr(0, prefix.size()) != prefix) return false;
   return is_valid_image_name(path.substr(prefix.size()));

@@ -22,8 +22,8 @@ std::size_t checkpoint_chunk_bytes(std::uint32_t requested);
 // "." or "..".
 bool is_valid_image_name(std::string_view name);
 
-// True for a path a checkpoint file may have: "images/NAME" (is_valid_image_name), "dump.log",
-// or "stats-dump".
+// True for a path a checkpoint file may have: "images/NAME" (is_valid_image_name),
+// "parents/K/images/NAME" (a pre-dump round, K in 1..999), "dump.log", or "stats-dump".
 bool is_valid_checkpoint_path(std::string_view path);
 
 // True for CRIU's page images (pages-N.img): big, written once sequentially, so the agent streams

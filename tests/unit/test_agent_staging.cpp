@@ -19,6 +19,17 @@ TEST(AgentStaging, AcceptsCheckpointPaths) {
   EXPECT_TRUE(is_valid_checkpoint_path("images/.hidden"));
   EXPECT_TRUE(is_valid_checkpoint_path("dump.log"));
   EXPECT_TRUE(is_valid_checkpoint_path("stats-dump"));
+  EXPECT_TRUE(is_valid_checkpoint_path("parents/1/images/pages-1.img"));
+  EXPECT_TRUE(is_valid_checkpoint_path("parents/999/images/pagemap-1.img"));
+}
+
+TEST(AgentStaging, PreDumpRoundPathsAreStrict) {
+  for (const char* path :
+       {"parents/0/images/a", "parents/01/images/a", "parents/1000/images/a", "parents/1/dump.log",
+        "parents//images/a", "parents/1/images/..", "parents/1/images/a/b", "parents/1/images/",
+        "parents/x/images/a", "parents/1images/a", "parents/1/../images/a", "parents/"}) {
+    EXPECT_FALSE(is_valid_checkpoint_path(path)) << path;
+  }
 }
 
 TEST(AgentStaging, RejectsEscapesAndOtherFiles) {

@@ -52,6 +52,38 @@ TEST(CheckpointPaths, OnlyPlainNamesUnderImagesAndKnownLogs) {
   }
 }
 
+TEST(CheckpointPaths, PreDumpRoundsLiveUnderParents) {
+  EXPECT_TRUE(is_valid_checkpoint_path("parents/1/images/pages-1.img"));
+  EXPECT_TRUE(is_valid_checkpoint_path("parents/12/dump.log"));
+  EXPECT_TRUE(is_valid_checkpoint_path("parents/999/stats-dump"));
+  for (const char* bad :
+       {"parents/0/images/a", "parents/01/images/a", "parents/1000/images/a", "parents//images/a",
+        "parents/x/images/a", "parents/1", "parents/1/", "parents/1/parents/2/images/a",
+        "parents/1/images/../a", "parents/1/manifest.yaml", "parents/-1/images/a"}) {
+    EXPECT_FALSE(is_valid_checkpoint_path(bad)) << bad;
+  }
+}
+
+TEST(CheckpointManifest, PreDumpRoundsRoundTripInOrder) {
+  CheckpointManifest m = manifest_for({{"images/a.img", 3, std::string(64, 'a')},
+                                       {"parents/1/images/p.img", 5, std::string(64, 'b')}});
+  m.name = "x";
+  m.pre_dumps.push_back({1, 100, 900, 2560, 10485760});
+  m.pre_dumps.push_back({2, 50, 200, 12, 49152});
+  EXPECT_EQ(m.image_bytes(), 3u);
+  EXPECT_EQ(m.all_image_bytes(), 8u);
+  auto back = manifest_from_yaml(manifest_to_yaml(m), "t");
+  ASSERT_EQ(back.pre_dumps.size(), 2u);
+  EXPECT_EQ(back.pre_dumps[0].round, 1u);
+  EXPECT_EQ(back.pre_dumps[0].pages_written, 2560u);
+  EXPECT_EQ(back.pre_dumps[1].bytes, 49152u);
+  EXPECT_EQ(back.files[1].path, "parents/1/images/p.img");
+
+  std::string shuffled = manifest_to_yaml(m);
+  shuffled.replace(shuffled.find("round: 2"), 8, "round: 7");
+  EXPECT_THROW(manifest_from_yaml(shuffled, "t"), kcr::Error);
+}
+
 TEST(CheckpointStore, CommitMakesACompleteVerifiedCheckpointAppear) {
   TempDir t;
   CheckpointStore store(t.path);

@@ -30,9 +30,40 @@ std::string stats_file(const kcr::criu::StatsEntry& e, bool service_magic = true
 
 }  // namespace
 
+TEST(CriuOptions, PreDumpTracksMemoryAndNeverStopsTheTree) {
+  kcr::proto::CriuOptions o;
+  o.set_tcp_established(true);
+  CriuDumpTarget t;
+  t.pid = 42;
+  t.images_dir = "/r/2/images";
+  t.work_dir = "/r/2/work";
+  t.pre_dump = true;
+  t.prev_images_dir = "../../1/images";
+  auto pre = criu_dump_argv("criu", t, o);
+  EXPECT_EQ(pre[1], "pre-dump");
+  EXPECT_TRUE(has(pre, "--track-mem"));
+  auto prev = std::find(pre.begin(), pre.end(), "--prev-images-dir");
+  ASSERT_NE(prev, pre.end());
+  EXPECT_EQ(*(prev + 1), "../../1/images");
+  EXPECT_FALSE(has(pre, "--leave-stopped"));
+  EXPECT_FALSE(has(pre, "--network-lock"));
+
+  t.pre_dump = false;
+  t.track_mem = true;
+  auto final_dump = criu_dump_argv("criu", t, o);
+  EXPECT_EQ(final_dump[1], "dump");
+  EXPECT_TRUE(has(final_dump, "--track-mem"));
+  EXPECT_TRUE(has(final_dump, "--prev-images-dir"));
+  EXPECT_TRUE(has(final_dump, "--leave-stopped"));
+  EXPECT_TRUE(has(final_dump, "--tcp-established"));
+}
+
 TEST(CriuOptions, EachOptionMapsToItsFlag) {
   kcr::proto::CriuOptions o;
-  CriuDumpTarget t{42, "/img", "/work"};
+  CriuDumpTarget t;
+  t.pid = 42;
+  t.images_dir = "/img";
+  t.work_dir = "/work";
   auto plain = criu_dump_argv("criu", t, o);
   EXPECT_EQ(plain[0], "criu");
   EXPECT_EQ(plain[1], "dump");
