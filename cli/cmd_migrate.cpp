@@ -20,9 +20,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The migration link between source and destination (lazy-pages only).
+constexpr const char* k_source_link = "10.97.0.1/24";
+constexpr const char* k_page_server_address = "10.97.0.1";
+constexpr const char* k_destination_link = "10.97.0.2/24";
+constexpr unsigned k_page_server_port = 7077;
+constexpr std::chrono::minutes k_lazy_limit{10};
+
 struct MigrateArgs {
   std::string vm, workload, to, name;
   unsigned pre_dumps = 0;
+  bool lazy_pages = false;
   bool keep_source = false;
   bool keep_checkpoint = false;
   bool force = false;
@@ -90,6 +98,56 @@ void require_feature(vm::VmSession& session, const std::string& feature, const s
               hint);
 }
 
+// Post-copy: the workload runs in DST while its memory still comes from
+// SRC's page server. Waits until all of it arrived and returns how long that
+// took. When the source dies or CRIU fails, the copy in DST (missing memory)
+// is killed and the error says what became of the source.
+double finish_lazy(Context& ctx, vm::VmSession& src, vm::VmSession& dst,
+                   const std::string& workload, const std::string& staging) {
+  progress(ctx, "workload runs in VM '" + dst.info().name + "'; memory follows from VM '" +
+                    src.info().name + "' on demand");
+  auto start = Clock::now();
+  std::string failure;
+  bool source_alive = true;
+  try {
+    for (;;) {
+      if (vm::lazy_finish(src, std::chrono::seconds(1))) return seconds_since(start);
+      if (!vm::qemu_alive(dst.info().pid, dst.info().dir)) {
+        failure = "VM '" + dst.info().name + "' died while memory was still being copied";
+        break;
+      }
+      if (Clock::now() - start > k_lazy_limit) {
+        failure = "the memory did not arrive within 10 minutes";
+        break;
+      }
+    }
+  } catch (const Error& e) {
+    failure = e.what();
+    source_alive = vm::qemu_alive(src.info().pid, src.info().dir);
+  }
+  std::string source_state;
+  if (!source_alive) {
+    source_state = "VM '" + src.info().name + "' is gone, and the workload's memory with it";
+  } else {
+    try {
+      vm::lazy_finish(src, std::chrono::seconds(10), true);
+      vm::resume_workload(src, workload);
+      source_state = "the workload runs on in VM '" + src.info().name + "'";
+    } catch (const Error& e) {
+      source_state =
+          std::string("resuming it in VM '") + src.info().name + "' failed (" + e.what() + ")";
+    }
+  }
+  // The copy in the destination lacks memory: it must not run on.
+  try {
+    vm::end_workload(dst, workload);
+  } catch (const Error&) {
+  }
+  vm::drop_staging(dst, staging);
+  throw Error("lazy migration of workload '" + workload + "' failed: " + failure,
+              source_state + "; the incomplete copy in VM '" + dst.info().name + "' was killed");
+}
+
 void migrate(Context& ctx, const MigrateArgs& a) {
   const auto& cfg = ctx.config();
   core::validate_name("VM name", a.vm);
@@ -100,6 +158,13 @@ void migrate(Context& ctx, const MigrateArgs& a) {
                     "', where it already runs",
                 "name another VM with --to, or leave --to out for a fresh VM; kcr cycle "
                 "checkpoints and restores within one VM",
+                ExitCode::usage);
+  }
+  if (a.lazy_pages && (a.keep_source || a.pre_dumps > 0)) {
+    throw Error(std::string("--lazy-pages cannot be combined with ") +
+                    (a.keep_source ? "--keep-source" : "--pre-dump"),
+                "a lazy migration moves the workload and its memory follows on demand; use "
+                "one mode at a time",
                 ExitCode::usage);
   }
   std::string cp_name = a.name.empty() ? default_name(a.workload) : a.name;
@@ -148,12 +213,20 @@ void migrate(Context& ctx, const MigrateArgs& a) {
                 "kcr rm or kcr kill it there first, or migrate into another VM");
   }
 
+  if (a.lazy_pages) {
+    require_feature(dst, "uffd-noncoop", "--lazy-pages needs userfaultfd in the destination",
+                    "boot a guest kernel with CONFIG_USERFAULTFD, or migrate without "
+                    "--lazy-pages");
+    vm::link_vms(src, k_source_link, dst, k_destination_link);
+  }
+
   std::string before;
   if (scenario) before = await_probe(src, a.workload, *scenario, 0);
 
   vm::DumpPlan plan;
   plan.keep_stopped = true;
   plan.pre_dumps = a.pre_dumps;
+  if (a.lazy_pages) plan.lazy_port = k_page_server_port;
   // Pre-copy sends each round to the destination while the workload runs:
   // after the freeze only the final dump's files travel.
   vm::Staged staged{vm::new_staging_name(), {}};
@@ -188,6 +261,18 @@ void migrate(Context& ctx, const MigrateArgs& a) {
   if (a.pre_dumps > 0) progress(ctx, fmt::format("pre-copy: {} rounds", a.pre_dumps));
   auto m = vm::checkpoint_workload(cfg, src, a.workload, cp_name, options, plan);
   double checkpoint_s = seconds_since(frozen);
+  // A lazy checkpoint holds no memory: it is useless once the migration ends.
+  struct DropLazy {
+    core::CheckpointStore& store;
+    const core::CheckpointManifest& m;
+    ~DropLazy() {
+      if (!m.lazy_pages) return;
+      try {
+        store.remove(m.name);
+      } catch (const Error&) {
+      }
+    }
+  } drop_lazy{store, m};
 
   // The source stays stopped (or, with --keep-source, runs on) until the
   // destination runs: a failed restore resumes it and keeps the checkpoint.
@@ -195,11 +280,20 @@ void migrate(Context& ctx, const MigrateArgs& a) {
   vm::RestoreResult r;
   try {
     staged_used = true;  // restore_checkpoint drops the staging area on failure
-    r = vm::restore_checkpoint(cfg, dst, m, a.workload, {}, a.force, false, &staged);
+    vm::RestorePlan rplan;
+    rplan.verify_first = false;
+    rplan.staged = &staged;
+    if (m.lazy_pages) {
+      rplan.page_server_address = k_page_server_address;
+      rplan.page_server_port = k_page_server_port;
+    }
+    r = vm::restore_checkpoint(cfg, dst, m, a.workload, {}, a.force, rplan);
   } catch (const Error& e) {
     std::string source_state = "it keeps running in VM '" + a.vm + "'";
     if (!a.keep_source) {
       try {
+        // Ending a lazy dump's page server makes CRIU resume the workload.
+        if (m.lazy_pages) vm::lazy_finish(src, std::chrono::seconds(10), true);
         vm::resume_workload(src, a.workload);
       } catch (const Error& resume_error) {
         source_state = std::string("resuming it in VM '") + a.vm + "' failed too (" +
@@ -207,13 +301,18 @@ void migrate(Context& ctx, const MigrateArgs& a) {
                        " --signal CONT --all retries";
       }
     }
-    throw Error(std::string("migration of workload '") + a.workload + "' failed: " + e.what(),
-                (e.hint().empty() ? "" : e.hint() + "\n") +
-                    "the source workload is not lost: " + source_state + "; checkpoint '" +
-                    cp_name + "' stays in the store (kcr restore VM " + cp_name + " uses it)",
-                e.code());
+    throw Error(
+        std::string("migration of workload '") + a.workload + "' failed: " + e.what(),
+        (e.hint().empty() ? "" : e.hint() + "\n") +
+            "the source workload is not lost: " + source_state +
+            (m.lazy_pages ? std::string()
+                          : "; checkpoint '" + cp_name + "' stays in the store (kcr restore VM " +
+                                cp_name + " uses it)"),
+        e.code());
   }
   double downtime_s = seconds_since(frozen);
+  double lazy_s = 0;
+  if (m.lazy_pages) lazy_s = finish_lazy(ctx, src, dst, a.workload, staged.staging);
   fresh.keep = true;
   if (!a.keep_source) vm::end_workload(src, a.workload);
 
@@ -237,7 +336,9 @@ void migrate(Context& ctx, const MigrateArgs& a) {
     j.set("source", a.keep_source ? "running" : "ended");
     j.set("scenario", scenario ? core::Json(scenario->name) : core::Json());
     set_verdict(j, verdict);
+    j.set("mode", m.lazy_pages ? "post-copy" : (m.pre_dumps.empty() ? "plain" : "pre-copy"));
     j.set("downtime_seconds", downtime_s);
+    j.set("lazy_seconds", lazy_s);
     j.set("dump_seconds", dump_s);
     j.set("frozen_seconds", frozen_s);
     j.set("transfer_seconds", transfer_s);
@@ -271,8 +372,10 @@ void migrate(Context& ctx, const MigrateArgs& a) {
     }
     std::vector<std::vector<std::string>> phases = {
         {"dump", format_seconds(dump_s),
-         fmt::format("CRIU in '{}', workload frozen {}, {} pages", a.vm, format_seconds(frozen_s),
-                     m.stats ? m.stats->pages_written : 0)},
+         m.lazy_pages
+             ? fmt::format("CRIU in '{}', memory left behind its page server", a.vm)
+             : fmt::format("CRIU in '{}', workload frozen {}, {} pages", a.vm,
+                           format_seconds(frozen_s), m.stats ? m.stats->pages_written : 0)},
         {"transfer", format_seconds(transfer_s),
          fmt::format("{} of images to the host, the part left after the dump",
                      format_bytes(m.image_bytes()))},
@@ -280,6 +383,10 @@ void migrate(Context& ctx, const MigrateArgs& a) {
         {"restore", format_seconds(restore_s),
          fmt::format("CRIU in '{}' {}", dst_name, format_seconds(r.restore_ms / 1000.0))},
         {"downtime", format_seconds(downtime_s), "frozen in the source to running"}};
+    if (m.lazy_pages) {
+      phases.push_back({"memory", format_seconds(lazy_s),
+                        "post-copy: pages on demand after the downtime, until all arrived"});
+    }
     rows.insert(rows.end(), phases.begin(), phases.end());
     print_table({"phase", "time", "detail"}, rows);
     if (scenario) {
@@ -306,6 +413,9 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
                 "Pre-copy: N rounds of criu pre-dump while the workload runs, so the final "
                 "dump (the downtime) carries only pages dirtied since")
       ->check(CLI::Range(0, 20));
+  c->add_flag("--lazy-pages", a->lazy_pages,
+              "Post-copy: restore before the memory moves; pages follow on demand from the "
+              "source's page server over a link kcr sets up between the two VMs");
   c->add_flag("--keep-source", a->keep_source,
               "Leave the workload running in the source too (a clone, not a move)");
   c->add_option("-o,--name", a->name,
@@ -322,11 +432,13 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
       "keeps the checkpoint in the store. Downtime runs from the freeze to the moment\n"
       "the workload runs in the destination. A kcr-scenario workload is probed before\n"
       "and after; exit status 3 means its state did not survive. --pre-dump needs\n"
-      "criu check --feature mem_dirty_track in the source guest.\n"
+      "criu check --feature mem_dirty_track in the source guest; --lazy-pages needs\n"
+      "uffd-noncoop in the destination.\n"
       "Examples:\n"
       "  kcr migrate demo counter\n"
       "  kcr migrate demo counter --to demo2 --json\n"
       "  kcr migrate demo big --pre-dump 2\n"
+      "  kcr migrate demo big --lazy-pages\n"
       "  kcr migrate demo web --keep-source --tcp-established");
   c->callback([&ctx, a] { migrate(ctx, *a); });
 }

@@ -129,6 +129,7 @@ std::string manifest_to_yaml(const CheckpointManifest& m) {
     out << YAML::Key << "pages_written" << YAML::Value << s.pages_written;
     out << YAML::EndMap;
   }
+  if (m.lazy_pages) out << YAML::Key << "lazy_pages" << YAML::Value << true;
   if (!m.pre_dumps.empty()) {
     out << YAML::Key << "pre_dumps" << YAML::Value << YAML::BeginSeq;
     for (const auto& r : m.pre_dumps) {
@@ -198,6 +199,7 @@ CheckpointManifest manifest_from_yaml(const std::string& text, const std::string
       st.pages_written = s["pages_written"].as<uint64_t>(0);
       m.stats = st;
     }
+    m.lazy_pages = n["lazy_pages"].as<bool>(false);
     for (const auto& r : n["pre_dumps"]) {
       PreDumpRound round;
       round.round = r["round"].as<unsigned>();

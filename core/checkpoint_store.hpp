@@ -55,6 +55,9 @@ struct CheckpointManifest {
   // Pre-copy rounds before the final dump, in order (round K is parent of
   // round K+1; the last is the final dump's parent).
   std::vector<PreDumpRound> pre_dumps;
+  // Made by a lazy (post-copy) migration: the memory was served from the
+  // source, never stored, so the checkpoint cannot be restored on its own.
+  bool lazy_pages = false;
 
   // Bytes of CRIU image files of the final dump (images/*).
   uint64_t image_bytes() const;

@@ -56,6 +56,14 @@ std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpT
   // it only once the checkpoint is safely stored, and resumes it otherwise.
   argv.push_back(options.leave_running() ? "--leave-running" : "--leave-stopped");
   if (options.link_remap()) argv.push_back("--link-remap");
+  if (target.lazy_port != 0) {
+    argv.insert(argv.end(), {"--lazy-pages", "--address", "0.0.0.0", "--port",
+                             std::to_string(target.lazy_port)});
+  }
+  if (target.status_fd >= 0) {
+    argv.push_back("--status-fd");
+    argv.push_back(std::to_string(target.status_fd));
+  }
   if (options.tcp_skip_in_flight()) argv.push_back("--skip-in-flight");
   return argv;
 }
@@ -69,6 +77,30 @@ std::vector<std::string> criu_restore_argv(const std::string& criu, const CriuRe
                                    "-v4",       "--root",        "/",  "-d",
                                    "--pidfile", target.pid_file};
   add_common(argv, options);
+  if (target.lazy_pages) argv.push_back("--lazy-pages");
+  return argv;
+}
+
+std::vector<std::string> criu_lazy_pages_argv(const std::string& criu,
+                                              const CriuLazyPagesTarget& target) {
+  std::vector<std::string> argv = {criu,
+                                   "lazy-pages",
+                                   "--page-server",
+                                   "--address",
+                                   target.address,
+                                   "--port",
+                                   std::to_string(target.port),
+                                   "-D",
+                                   target.images_dir,
+                                   "-W",
+                                   target.work_dir,
+                                   "-o",
+                                   target.log_file,
+                                   "-v4"};
+  if (target.status_fd >= 0) {
+    argv.push_back("--status-fd");
+    argv.push_back(std::to_string(target.status_fd));
+  }
   return argv;
 }
 

@@ -20,6 +20,21 @@ struct CriuDumpTarget {
   // images_dir (empty: none).
   bool track_mem = false;
   std::string prev_images_dir;
+  // Post-copy: serve the memory on this port instead of writing it; CRIU
+  // writes a byte to STATUS_FD once the images are written.
+  unsigned lazy_port = 0;
+  int status_fd = -1;
+};
+
+// "criu lazy-pages": the destination's daemon that fetches pages from the
+// source's page server and feeds a lazy restore through userfaultfd.
+struct CriuLazyPagesTarget {
+  std::string images_dir;
+  std::string work_dir;  // shared with the restore (its lazy-pages.socket)
+  std::string address;   // the source's page server
+  unsigned port = 0;
+  int status_fd = -1;
+  std::string log_file = "lazy-pages.log";
 };
 
 struct CriuRestoreTarget {
@@ -27,6 +42,7 @@ struct CriuRestoreTarget {
   std::string work_dir;
   std::string pid_file;  // --pidfile (must not exist yet)
   std::string log_file = "restore.log";
+  bool lazy_pages = false;  // memory from a running "criu lazy-pages"
 };
 
 // argv for "criu dump", or "criu pre-dump" (argv[0] = CRIU). Throws kcr::Error for an invalid
@@ -37,6 +53,10 @@ std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpT
 // argv for "criu restore", detached, restoring the mount namespace at --root /.
 std::vector<std::string> criu_restore_argv(const std::string& criu, const CriuRestoreTarget& target,
                                            const proto::CriuOptions& options);
+
+// argv for "criu lazy-pages --page-server".
+std::vector<std::string> criu_lazy_pages_argv(const std::string& criu,
+                                              const CriuLazyPagesTarget& target);
 
 // Throws kcr::Error (usage) unless MODE is "", soft, full, strict or ignore.
 void validate_manage_cgroups_mode(const std::string& mode);

@@ -15,6 +15,7 @@
 #include "core/names.hpp"
 #include "core/time.hpp"
 #include "kcr/version.hpp"
+#include "vm/qemu_command.hpp"
 
 namespace kcr::vm {
 
@@ -94,9 +95,14 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   // a pre-dump round) and checks them against the agent's list. STOPS: the
   // dump leaves the workload stopped, so any failure must resume it.
   auto run_round = [&](const proto::Request& req, const std::string& prefix, bool stops) {
+    proto::Response resp;
     auto resume = [&] {
       if (!stops) return;
       try {
+        // A lazy dump's CRIU still holds the workload: ending it resumes it.
+        if (resp.has_checkpoint() && resp.checkpoint().lazy()) {
+          lazy_finish(session, std::chrono::seconds(10), true);
+        }
         resume_workload(session, workload);
       } catch (const Error&) {
       }
@@ -104,7 +110,6 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
     // A host-side failure (a full disk, say) must not abandon the stream:
     // the agent would keep the workload stopped. Drain to the end first.
     std::optional<Error> host_error;
-    proto::Response resp;
     try {
       resp = session.agent().call_streaming(
           req, std::chrono::seconds(300), [&](const proto::Response& part) {
@@ -168,6 +173,10 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
     c->set_transfer_after_dump(plan.transfer == Transfer::after_dump);
     c->set_pre_dump_round(round);
     c->set_parent_round(parent);
+    if (round == 0 && plan.lazy_port != 0) {
+      c->set_lazy_pages(true);
+      c->set_page_server_port(plan.lazy_port);
+    }
     return req;
   };
 
@@ -211,6 +220,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   m.pid = reply.workload().pid();
   m.argv.assign(reply.workload().argv().begin(), reply.workload().argv().end());
   m.options = options;
+  m.lazy_pages = reply.lazy();
   m.dump_ms = reply.dump_ms();
   // The store records the digests the host computed on what it received.
   m.files = writer.received_files();
@@ -221,6 +231,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   } catch (const Error& e) {
     if (stops) {
       try {
+        if (m.lazy_pages) lazy_finish(session, std::chrono::seconds(10), true);
         resume_workload(session, workload);
       } catch (const Error&) {
       }
@@ -228,7 +239,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
     throw Error("checkpoint '" + name + "': " + e.what(),
                 stops ? "the workload was resumed; nothing was stored" : e.hint(), e.code());
   }
-  if (stops && !plan.keep_stopped) end_workload(session, workload);
+  if (stops && !plan.keep_stopped && !m.lazy_pages) end_workload(session, workload);
   return m;
 }
 
@@ -251,6 +262,39 @@ void check_compatible(const core::CheckpointManifest& m, const proto::Hello& hel
   for (const auto& d : diffs) what += (what.empty() ? "" : ", ") + d;
   throw Error("checkpoint '" + m.name + "' was made on a different guest (" + what + ")",
               "restore it into a VM booted from the same guest image, or pass --force to try");
+}
+
+bool lazy_finish(VmSession& session, std::chrono::milliseconds timeout, bool abort) {
+  proto::Request req;
+  req.mutable_lazy_wait()->set_timeout_ms(static_cast<uint32_t>(timeout.count()));
+  req.mutable_lazy_wait()->set_abort(abort);
+  auto resp = session.call(req, timeout + std::chrono::seconds(30));
+  const auto& r = resp.lazy_wait();
+  if (r.finished() && !r.ok() && !abort) {
+    throw Error("CRIU's page server in VM '" + session.info().name + "' failed:\n" + r.errors());
+  }
+  return r.finished();
+}
+
+void link_vms(VmSession& a, const std::string& address_a, VmSession& b,
+              const std::string& address_b) {
+  // Each VM's NIC sends to STATE/peer.sock: point it at the other's net.sock.
+  auto point = [](const std::string& from_dir, const std::string& to_dir) {
+    std::string link = from_dir + "/" + k_peer_socket;
+    std::string tmp = link + ".new";
+    ::unlink(tmp.c_str());
+    std::string target = to_dir + "/" + k_net_socket;
+    if (::symlink(target.c_str(), tmp.c_str()) != 0) throw_errno("symlink " + tmp);
+    if (::rename(tmp.c_str(), link.c_str()) != 0) throw_errno("rename " + tmp);
+  };
+  point(a.info().dir, b.info().dir);
+  point(b.info().dir, a.info().dir);
+  for (auto [session, address] :
+       {std::pair<VmSession*, const std::string*>{&a, &address_a}, {&b, &address_b}}) {
+    proto::Request req;
+    req.mutable_link()->set_address(*address);
+    session->call(req, std::chrono::seconds(30));
+  }
 }
 
 std::string new_staging_name() {
@@ -318,13 +362,20 @@ bool is_image_file(const std::string& path) {
 RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
                                  const core::CheckpointManifest& m, const std::string& new_name,
                                  const proto::CriuOptions& extra_options, bool force,
-                                 bool verify_first, const Staged* staged) {
+                                 const RestorePlan& plan) {
+  const Staged* staged = plan.staged;
+  if (m.lazy_pages && plan.page_server_port == 0) {
+    throw Error("checkpoint '" + m.name +
+                    "' was made by a lazy migration: its memory was never "
+                    "stored",
+                "it cannot be restored; remove it with kcr checkpoints rm " + m.name);
+  }
   auto started = Clock::now();
   std::string name = new_name.empty() ? m.workload : new_name;
   core::validate_name("workload name", name);
   check_compatible(m, session.hello(), force);
   core::CheckpointStore store(cfg.data_dir);
-  if (verify_first) store.verify(m);
+  if (plan.verify_first) store.verify(m);
 
   std::string staging = staged ? staged->staging : new_staging_name();
   auto drop = [&] { drop_staging(session, staging); };
@@ -345,6 +396,11 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
     r->set_staging(staging);
     r->set_name(name);
     r->set_parent_rounds(static_cast<uint32_t>(m.pre_dumps.size()));
+    if (plan.page_server_port != 0) {
+      r->set_lazy_pages(true);
+      r->set_page_server_address(plan.page_server_address);
+      r->set_page_server_port(plan.page_server_port);
+    }
     proto::CriuOptions options = m.options;
     options.MergeFrom(extra_options);
     options.set_leave_running(false);

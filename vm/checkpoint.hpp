@@ -35,7 +35,21 @@ struct DumpPlan {
                      const std::vector<core::CheckpointFile>& files)>
       on_pre_dump;
   std::function<void()> on_freeze;  // just before the final dump freezes the workload
+  // Post-copy: the final dump leaves the memory behind CRIU's page server on
+  // this port (the checkpoint is then marked lazy: it cannot be restored
+  // once that server is gone). lazy_finish() waits for the server.
+  unsigned lazy_port = 0;
 };
+
+// Waits up to TIMEOUT for the page server of a lazy checkpoint to have sent
+// everything (true) or not yet (false); ABORT kills it (CRIU then resumes
+// the source workload). Throws kcr::Error when CRIU failed.
+bool lazy_finish(VmSession& session, std::chrono::milliseconds timeout, bool abort = false);
+
+// Joins two VMs' migration links (the virtio-net device every VM has) and
+// gives their guests ADDRESS_A and ADDRESS_B ("10.97.0.1/24").
+void link_vms(VmSession& a, const std::string& address_a, VmSession& b,
+              const std::string& address_b);
 
 // Checkpoints WORKLOAD of the session's VM into the store as NAME. The files
 // stream to the host while CRIU dumps; the checkpoint appears in the store
@@ -82,15 +96,25 @@ void drop_staging(VmSession& session, const std::string& staging);
 // True for a CRIU image file of a checkpoint (images/ or parents/K/images/).
 bool is_image_file(const std::string& path);
 
+// How restore_checkpoint runs, beyond the CRIU options.
+struct RestorePlan {
+  // Re-hash every file first (migrate restores what it has just received
+  // and hashed, and skips this).
+  bool verify_first = true;
+  const Staged* staged = nullptr;  // files already in the VM
+  // Post-copy: memory comes from this page server (a lazy checkpoint).
+  std::string page_server_address;
+  unsigned page_server_port = 0;
+};
+
 // Restores checkpoint M into the session's VM as NEW_NAME (M's workload name
-// when empty). Verifies every digest before sending anything (unless
-// VERIFY_FIRST is false: migrate restores what it has just received and
-// hashed), skips the files STAGED already holds, refuses a VM whose kernel or CRIU differs from the
+// when empty). Verifies every digest before sending anything (see PLAN),
+// skips the files already staged, refuses a VM whose kernel or CRIU differs from the
 // checkpoint's unless FORCE, and never modifies the checkpoint.
 RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
                                  const core::CheckpointManifest& m, const std::string& new_name,
                                  const proto::CriuOptions& extra_options, bool force,
-                                 bool verify_first = true, const Staged* staged = nullptr);
+                                 const RestorePlan& plan = {});
 
 // Throws kcr::Error explaining why checkpoint M cannot be restored in a guest
 // that said HELLO, unless FORCE.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +22,16 @@ std::string kernel_cmdline(const QemuSpec& spec) {
   if (spec.tsc_khz) line += " tsc_early_khz=" + std::to_string(*spec.tsc_khz);
   for (const auto& extra : spec.extra_append) line += " " + extra;
   return line;
+}
+
+std::string mac_for(const std::string& name) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "52:54:%02x:%02x:%02x:%02x", static_cast<unsigned>(h & 0xff),
+                static_cast<unsigned>((h >> 8) & 0xff), static_cast<unsigned>((h >> 16) & 0xff),
+                static_cast<unsigned>((h >> 24) & 0xff));
+  return buf;
 }
 
 std::vector<std::string> build_qemu_argv(const QemuSpec& spec) {
@@ -65,6 +76,12 @@ std::vector<std::string> build_qemu_argv(const QemuSpec& spec) {
       "socket,id=agent0,path=" + in_state(k_agent_socket) + ",server=on,wait=off",
       "-device",
       "virtserialport,chardev=agent0,name=kcr.agent",
+      // The migration link (lazy-pages): no host network, no bridge.
+      "-netdev",
+      "dgram,id=link0,local.type=unix,local.path=" + in_state(k_net_socket) +
+          ",remote.type=unix,remote.path=" + in_state(k_peer_socket),
+      "-device",
+      "virtio-net-device,netdev=link0,mac=" + mac_for(spec.name),
       "-pidfile",
       in_state(k_pid_file),
       "-daemonize",

@@ -29,6 +29,13 @@ inline constexpr const char* k_agent_socket = "agent.sock";
 inline constexpr const char* k_console_socket = "console.sock";
 inline constexpr const char* k_serial_log = "serial.log";
 inline constexpr const char* k_pid_file = "qemu.pid";
+// The migration link: the VM's NIC sends datagrams to peer.sock (a symlink
+// kcr points at another VM's net.sock) and receives on net.sock.
+inline constexpr const char* k_net_socket = "net.sock";
+inline constexpr const char* k_peer_socket = "peer.sock";
+
+// A locally administered MAC address derived from the VM's name.
+std::string mac_for(const std::string& name);
 
 // The guest kernel command line for SPEC.
 std::string kernel_cmdline(const QemuSpec& spec);

@@ -253,10 +253,38 @@ std::optional<proto::FileDone> send_whole_file(std::uint64_t id, const SendFn& s
 }
 
 // Starts criu with argv, stdout and stderr to out_path; returns its pid.
-pid_t spawn_criu(const std::vector<std::string>& argv, const std::string& out_path) {
+pid_t spawn_criu(const std::vector<std::string>& argv, const std::string& out_path,
+                 int status_fd = -1) {
   UniqueFd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!out) throw_errno("open " + out_path);
-  return spawn_with_output(argv, out.get());
+  return spawn_with_output(argv, out.get(), status_fd);
+}
+
+// A pipe for CRIU's --status-fd: CRIU writes one byte when it is ready.
+struct StatusPipe {
+  UniqueFd read_end, write_end;
+  StatusPipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) throw_errno("pipe");
+    read_end.reset(fds[0]);
+    write_end.reset(fds[1]);
+  }
+  // True once the byte arrived.
+  bool ready() const {
+    char byte = 0;
+    return ::read(read_end.get(), &byte, 1) == 1;
+  }
+};
+
+void kill_and_reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+bool valid_port(std::uint32_t port) {
+  return port > 0 && port < 65536;
 }
 
 std::uint64_t ms_since(Clock::time_point start) {
@@ -316,6 +344,13 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
     target.prev_images_dir =
         std::filesystem::path(parent).lexically_relative(target.images_dir).string();
   }
+  const bool lazy = request.lazy_pages() && !pre_dump;
+  if (lazy) {
+    if (!valid_port(request.page_server_port())) throw Error("page server port is not valid");
+    if (m_lazy_dump) throw Error("a lazy migration is already running in this VM");
+    target.lazy_port = request.page_server_port();
+    target.status_fd = k_passed_fd;
+  }
   std::vector<std::string> argv = core::criu_dump_argv(k_criu, target, request.options());
   remove_tree(dir);
   make_dirs(target.images_dir);
@@ -327,13 +362,23 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
 
   Streamer streamer(id, checkpoint_chunk_bytes(request.chunk_bytes()), send);
   auto start = Clock::now();
-  pid_t criu = spawn_criu(argv, target.work_dir + "/criu.out");
+  std::optional<StatusPipe> status_pipe;
+  if (lazy) status_pipe.emplace();
+  pid_t criu =
+      spawn_criu(argv, target.work_dir + "/criu.out", lazy ? status_pipe->write_end.get() : -1);
+  if (lazy) status_pipe->write_end.reset();
   int status = 0;
   std::uint64_t dump_ms = 0;
+  bool serving = false;  // a lazy dump wrote its images and now serves memory
   for (;;) {
     pid_t r = ::waitpid(criu, &status, WNOHANG);
     if (r == criu || (r < 0 && errno != EINTR)) {
       dump_ms = ms_since(start);
+      break;
+    }
+    if (lazy && status_pipe->ready()) {
+      dump_ms = ms_since(start);
+      serving = true;
       break;
     }
     // Reap the workloads' inits meanwhile (by pid: waitpid(-1) could take criu's status).
@@ -346,7 +391,7 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
     if (streamer.pump_all() == 0) std::this_thread::sleep_for(k_idle_poll);
   }
   m_workloads.reap_known();
-  const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  const bool ok = serving || (WIFEXITED(status) && WEXITSTATUS(status) == 0);
   const std::string log_path = target.work_dir + "/" + target.log_file;
 
   if (!ok) {
@@ -385,8 +430,15 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
     // Without leave_running CRIU left the tree stopped (--leave-stopped): the
     // host kills it once the checkpoint is stored, or resumes it.
     if (pre_dump) guard.release();
+    if (serving) {
+      // CRIU keeps serving memory: its directory stays until lazy_wait sees it exit.
+      reply.set_lazy(true);
+      m_lazy_dump = LazyDump{criu, dir, log_path};
+      guard.release();
+    }
     return reply;
   } catch (...) {
+    if (serving) kill_and_reap(criu);  // CRIU resumes the workload when its server dies
     if (pre_dump) remove_tree(rounds_dir);
     if (!pre_dump && !request.options().leave_running()) {
       try {
@@ -473,7 +525,99 @@ void Checkpointer::put_file(const proto::PutFileRequest& request) {
   }
 }
 
+pid_t Checkpointer::start_lazy_pages(const proto::RestoreRequest& request,
+                                     const std::string& images_dir, const std::string& work_dir) {
+  const std::string& address = request.page_server_address();
+  bool valid = !address.empty() && address.size() <= 15 &&
+               std::all_of(address.begin(), address.end(),
+                           [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+  if (!valid || !valid_port(request.page_server_port())) {
+    throw Error("page server address '" + address + "' or port is not valid");
+  }
+  core::CriuLazyPagesTarget lazy;
+  lazy.images_dir = images_dir;
+  lazy.work_dir = work_dir;
+  lazy.address = address;
+  lazy.port = request.page_server_port();
+  lazy.status_fd = k_passed_fd;
+  StatusPipe status_pipe;
+  pid_t pid = spawn_criu(core::criu_lazy_pages_argv(k_criu, lazy), work_dir + "/lazy-pages.out",
+                         status_pipe.write_end.get());
+  status_pipe.write_end.reset();
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    if (status_pipe.ready()) return pid;
+    int status = 0;
+    bool exited = ::waitpid(pid, &status, WNOHANG) == pid;
+    if (exited || Clock::now() >= deadline) {
+      if (!exited) kill_and_reap(pid);
+      std::string errors = core::criu_log_errors(read_file(work_dir + "/" + lazy.log_file));
+      throw Error("criu lazy-pages did not start:\n" + errors,
+                  "the source's page server must be reachable over the migration link");
+    }
+    m_workloads.reap_known();
+    std::this_thread::sleep_for(k_idle_poll);
+  }
+}
+
+proto::LazyWaitReply Checkpointer::lazy_wait(const proto::LazyWaitRequest& request) {
+  if (!m_lazy_dump) throw Error("no lazy migration is running in this VM");
+  LazyDump& lazy = *m_lazy_dump;
+  if (request.abort() && !lazy.exited) ::kill(lazy.pid, SIGKILL);
+  auto wait = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(request.timeout_ms()),
+                                                  std::chrono::seconds(60));
+  auto deadline = Clock::now() + wait;
+  while (!lazy.exited) {
+    int status = 0;
+    if (::waitpid(lazy.pid, &status, WNOHANG) == lazy.pid) {
+      lazy.exited = true;
+      lazy.status = status;
+      break;
+    }
+    m_workloads.reap_known();
+    if (Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(k_idle_poll);
+  }
+  proto::LazyWaitReply reply;
+  reply.set_finished(lazy.exited);
+  if (!lazy.exited) return reply;
+  reply.set_ok(WIFEXITED(lazy.status) && WEXITSTATUS(lazy.status) == 0);
+  if (!reply.ok()) {
+    reply.set_errors(core::criu_log_errors(read_file(lazy.log_path)));
+    log_line("lazy criu dump: " + describe_status(lazy.status));
+  }
+  remove_tree(lazy.dir);
+  m_lazy_dump.reset();
+  return reply;
+}
+
+bool Checkpointer::child_exited(pid_t pid, int status) {
+  if (m_lazy_dump && !m_lazy_dump->exited && m_lazy_dump->pid == pid) {
+    m_lazy_dump->exited = true;
+    m_lazy_dump->status = status;
+    return true;
+  }
+  for (auto it = m_lazy_daemons.begin(); it != m_lazy_daemons.end(); ++it) {
+    if (it->pid != pid) continue;
+    // The lazy-pages daemon has every page: the staged images are no longer needed.
+    std::string staging = it->staging;
+    m_lazy_daemons.erase(it);
+    log_line("criu lazy-pages for " + staging + ": " + describe_status(status));
+    drop_staging(staging);
+    return true;
+  }
+  return false;
+}
+
 void Checkpointer::drop_staging(const std::string& staging) {
+  for (auto it = m_lazy_daemons.begin(); it != m_lazy_daemons.end();) {
+    if (it->staging == staging) {
+      kill_and_reap(it->pid);
+      it = m_lazy_daemons.erase(it);
+    } else {
+      ++it;
+    }
+  }
   std::string dir = staging_dir(staging);
   for (auto it = m_uploads.begin(); it != m_uploads.end();) {
     it = it->first.rfind(dir + "/", 0) == 0 ? m_uploads.erase(it) : std::next(it);
@@ -518,12 +662,17 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   target.images_dir = dir + "/images";
   target.work_dir = dir + "/work";
   target.pid_file = target.work_dir + "/restore.pid";
+  target.lazy_pages = request.lazy_pages();
   std::vector<std::string> argv = core::criu_restore_argv(k_criu, target, request.options());
   make_dir(target.work_dir);
   ::unlink(target.pid_file.c_str());  // --pidfile refuses an existing file
   const std::string log_path = target.work_dir + "/" + target.log_file;
 
   auto start = Clock::now();
+  // Post-copy: the lazy-pages daemon must be up (its socket in the work
+  // directory) before the restore asks it for memory.
+  pid_t daemon =
+      request.lazy_pages() ? start_lazy_pages(request, target.images_dir, target.work_dir) : 0;
   CommandResult result = run_command(argv, k_restore_timeout);
   std::uint64_t restore_ms = ms_since(start);
   bool ok = !result.timed_out && WIFEXITED(result.status) && WEXITSTATUS(result.status) == 0;
@@ -536,6 +685,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
     }
   }
   if (!ok) {
+    if (daemon > 0) kill_and_reap(daemon);
     send_whole_file(id, send, "restore.log", log_path);
     std::string errors = core::criu_log_errors(read_file(log_path));
     if (errors.empty()) errors = tail(result.output, 2048);
@@ -576,7 +726,12 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   reply.set_restore_ms(restore_ms);
   reply.set_stats_restore(read_file(target.work_dir + "/stats-restore", 1024 * 1024));
   reply.set_restore_log(tail(read_file(log_path), k_restore_log_tail));
-  drop_staging(request.staging());
+  if (daemon > 0) {
+    // The daemon reads the staged images until it has every page.
+    m_lazy_daemons.push_back({daemon, request.staging()});
+  } else {
+    drop_staging(request.staging());
+  }
   return reply;
 }
 

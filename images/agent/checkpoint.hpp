@@ -1,9 +1,13 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "agent.pb.h"
 #include "core/checksum64.hpp"
@@ -38,19 +42,46 @@ class Checkpointer {
   proto::RestoreReply restore(std::uint64_t id, const proto::RestoreRequest& request,
                               const SendFn& send);
 
-  // Removes a staging directory (no error when it does not exist).
+  // Removes a staging directory (no error when it does not exist), killing a
+  // lazy-pages daemon still reading it.
   void drop_staging(const std::string& staging);
+
+  // Waits for (or aborts) the page server of a lazy checkpoint.
+  proto::LazyWaitReply lazy_wait(const proto::LazyWaitRequest& request);
+
+  // Takes the exit of a CRIU process this class started in the background;
+  // false when PID is not one of them.
+  bool child_exited(pid_t pid, int status);
 
  private:
   std::string staging_dir(const std::string& staging) const;
+  // Starts "criu lazy-pages" for a lazy restore and waits until it is ready.
+  pid_t start_lazy_pages(const proto::RestoreRequest& request, const std::string& images_dir,
+                         const std::string& work_dir);
 
   struct Upload {
     std::uint64_t size = 0;
     core::Checksum64 hash;
   };
 
+  // A lazy dump whose CRIU still serves memory to the destination.
+  struct LazyDump {
+    pid_t pid = 0;
+    std::string dir;
+    std::string log_path;
+    bool exited = false;
+    int status = 0;
+  };
+  // A "criu lazy-pages" daemon feeding a lazily restored workload.
+  struct LazyDaemon {
+    pid_t pid = 0;
+    std::string staging;
+  };
+
   WorkloadTable& m_workloads;
   const CriuStatus& m_criu;
+  std::optional<LazyDump> m_lazy_dump;
+  std::vector<LazyDaemon> m_lazy_daemons;
   std::map<std::string, Upload> m_uploads;  // by file path, while a file is being staged
   std::uint64_t m_counter = 0;
 };

@@ -130,7 +130,7 @@ int wait_for_child(pid_t pid, Clock::time_point deadline) {
   }
 }
 
-pid_t spawn_with_output(const std::vector<std::string>& argv, int out_fd) {
+pid_t spawn_with_output(const std::vector<std::string>& argv, int out_fd, int pass_fd) {
   CStringArray args(argv);
   CStringArray env(default_env());
   pid_t pid = ::fork();
@@ -141,7 +141,15 @@ pid_t spawn_with_output(const std::vector<std::string>& argv, int out_fd) {
     if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
     ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(out_fd, STDERR_FILENO);
-    ::close_range(3, ~0U, 0);
+    if (pass_fd >= 0) {
+      // As fd 3 (dup2 onto itself would keep close-on-exec).
+      if (pass_fd == k_passed_fd) {
+        ::fcntl(pass_fd, F_SETFD, 0);
+      } else {
+        ::dup2(pass_fd, k_passed_fd);
+      }
+    }
+    ::close_range(pass_fd >= 0 ? k_passed_fd + 1 : k_passed_fd, ~0U, 0);
     exec_or_die(args.data(), env.data());
   }
   return pid;

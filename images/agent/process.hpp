@@ -57,9 +57,13 @@ bool read_until_eof(int out_fd, int err_fd, std::size_t cap, Clock::time_point d
 // and these synchronous waits never take each other's children.
 int wait_for_child(pid_t pid, Clock::time_point deadline);
 
+// The descriptor number PASS_FD gets in a spawned child.
+inline constexpr int k_passed_fd = 3;
+
 // Forks and execs ARGV with the default environment, stdin on /dev/null and
-// stdout+stderr on OUT_FD; returns the child's pid (the caller waits for it).
-pid_t spawn_with_output(const std::vector<std::string>& argv, int out_fd);
+// stdout+stderr on OUT_FD (and PASS_FD, when given, as fd 3: CRIU's
+// --status-fd); returns the child's pid (the caller waits for it).
+pid_t spawn_with_output(const std::vector<std::string>& argv, int out_fd, int pass_fd = -1);
 
 // What run_command saw.
 struct CommandResult {

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "images/agent/exec.hpp"
+#include "images/agent/link.hpp"
 #include "images/agent/log.hpp"
 #include "images/agent/process.hpp"
 #include "kcr/version.hpp"
@@ -49,6 +50,10 @@ const char* request_kind(const proto::Request& request) {
       return "restore";
     case proto::Request::kDropStaging:
       return "drop_staging";
+    case proto::Request::kLink:
+      return "link";
+    case proto::Request::kLazyWait:
+      return "lazy_wait";
     case proto::Request::BODY_NOT_SET:
       break;
   }
@@ -75,7 +80,7 @@ Server::Server(std::unique_ptr<Port> port, std::string state_dir, CriuStatus cri
 void Server::run() {
   std::string bytes;
   while (!m_stop) {
-    reap_children(m_workloads);
+    reap_children(m_workloads, m_checkpointer);
     PortEvent event = m_port->poll(k_poll_interval, bytes);
     switch (event) {
       case PortEvent::none:
@@ -134,7 +139,7 @@ void Server::on_frame(const std::string& frame) {
     log_line("malformed request");
     response = failure(0, "malformed request");
   } else {
-    reap_children(m_workloads);
+    reap_children(m_workloads, m_checkpointer);
     response = handle(request);
     log_line(std::string("request ") + std::to_string(request.id()) + " " + request_kind(request) +
              (response.has_error() ? ": " + response.error().message() : ""));
@@ -240,6 +245,13 @@ proto::Response Server::handle(const proto::Request& request) {
         m_checkpointer.drop_staging(request.drop_staging().staging());
         response.mutable_ok();
         break;
+      case proto::Request::kLink:
+        bring_up_link(request.link().address());
+        response.mutable_ok();
+        break;
+      case proto::Request::kLazyWait:
+        *response.mutable_lazy_wait() = m_checkpointer.lazy_wait(request.lazy_wait());
+        break;
       case proto::Request::BODY_NOT_SET:
         return failure(request.id(), "malformed request");
     }
@@ -258,12 +270,12 @@ void Server::shut_down() {
   m_workloads.signal_all(SIGTERM);
   auto deadline = Clock::now() + k_shutdown_grace;
   while (m_workloads.any_running() && Clock::now() < deadline) {
-    reap_children(m_workloads);
+    reap_children(m_workloads, m_checkpointer);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   m_workloads.signal_all(SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  reap_children(m_workloads);
+  reap_children(m_workloads, m_checkpointer);
   ::sync();
   if (::getpid() != 1) {
     // Not the guest's init (a test on a host): powering off would hit the host.

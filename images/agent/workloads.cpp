@@ -361,10 +361,4 @@ bool WorkloadTable::any_running() const {
   return false;
 }
 
-void reap_children(WorkloadTable& table) {
-  int status = 0;
-  pid_t pid;
-  while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) table.record_exit(pid, status);
-}
-
 }  // namespace kcr::agent

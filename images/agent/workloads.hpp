@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/wait.h>
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -99,6 +101,15 @@ class WorkloadTable {
 void to_proto(const Workload& workload, proto::Workload* out);
 
 // Reaps every exited child without blocking and records the workloads among them.
-void reap_children(WorkloadTable& table);
+// Reaps every exited child: the workloads' inits go to TABLE, CRIU processes
+// running in the background to OTHERS (a callable bool(pid_t, int)).
+template <typename Others>
+void reap_children(WorkloadTable& table, Others& others) {
+  int status = 0;
+  pid_t pid;
+  while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    if (!table.record_exit(pid, status)) others.child_exited(pid, status);
+  }
+}
 
 }  // namespace kcr::agent

@@ -74,6 +74,25 @@ wait_for() {
   return 1
 }
 
+# kill_midway PATTERN PID COMMAND...: runs COMMAND in the background, waits
+# until PATTERN shows on its stderr, kills PID (a QEMU) 0.3 s later and waits
+# for COMMAND. Leaves its exit status in $rc and its stderr in $err.
+kill_midway() {
+  local pattern=$1 victim=$2
+  shift 2
+  "$@" >"$KCR_TEST_TMP/midway.out" 2>"$KCR_TEST_TMP/midway.err" &
+  local job=$!
+  for _ in $(seq 1 600); do
+    grep -q -- "$pattern" "$KCR_TEST_TMP/midway.err" && break
+    sleep 0.05
+  done
+  sleep 0.3
+  kill -9 "$victim"
+  wait $job
+  rc=$?
+  err=$(cat "$KCR_TEST_TMP/midway.err")
+}
+
 qemu_pids() { pgrep -f -- "$KCR_STATE_DIR/" || true; }
 
 cleanup() {

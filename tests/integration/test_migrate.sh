@@ -72,17 +72,7 @@ dst_pid=$(kcr vm ls --json | grep -o '"name":"dst"[^}]*' | sed -n 's/.*"pid":\([
 kcr run demo --name big -- kcr-scenario membuf --size 100M >/dev/null
 wait_for "big buffer ready" 120 kcr exec demo big -- kcr-scenario membuf-probe
 big_sum=$(kcr exec demo big -- kcr-scenario membuf-probe)
-"$KCR" migrate demo big --to dst -o kept >"$KCR_TEST_TMP/out" 2>"$KCR_TEST_TMP/err" &
-mig=$!
-for _ in $(seq 1 600); do
-  grep -q "restoring it in VM 'dst'" "$KCR_TEST_TMP/err" && break
-  sleep 0.05
-done
-sleep 0.3
-kill -9 "$dst_pid"
-wait $mig
-rc=$?
-err=$(cat "$KCR_TEST_TMP/err")
+kill_midway "restoring it in VM 'dst'" "$dst_pid" "$KCR" migrate demo big --to dst -o kept
 if [ $rc -ne 0 ]; then pass; else fail "migrate succeeded although the destination was killed"; fi
 expect_contains "clear error" "kcr: error: migration of workload 'big' failed" "$err"
 expect_contains "says the source is safe" "the source workload is not lost" "$err"

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "images/agent/link.hpp"
 #include "images/agent/staging.hpp"
 
 namespace kcr::agent {
@@ -42,6 +43,15 @@ TEST(AgentStaging, RejectsEscapesAndOtherFiles) {
   EXPECT_FALSE(is_valid_checkpoint_path("images/" + std::string(256, 'a')));
   EXPECT_TRUE(is_valid_checkpoint_path("images/" + std::string(255, 'a')));
   EXPECT_FALSE(is_valid_checkpoint_path(std::string("images/a\0b", 9)));
+}
+
+TEST(AgentLink, OnlyPlainIpv4AddressesWithAPrefix) {
+  EXPECT_TRUE(is_valid_link_address("10.97.0.1/24"));
+  EXPECT_TRUE(is_valid_link_address("192.168.100.200/16"));
+  for (const char* bad : {"", "10.97.0.1", "10.97.0.1/24 ; reboot", "10.97.0/24", "a.b.c.d/24",
+                          "10.97.0.1/24/8", "-10.97.0.1/24", "1000.1000.1000.1000/244"}) {
+    EXPECT_FALSE(is_valid_link_address(bad)) << bad;
+  }
 }
 
 TEST(AgentStaging, PagesImages) {

@@ -58,6 +58,45 @@ TEST(CriuOptions, PreDumpTracksMemoryAndNeverStopsTheTree) {
   EXPECT_TRUE(has(final_dump, "--tcp-established"));
 }
 
+TEST(CriuOptions, LazyDumpServesMemoryAndLazyPagesFetchesIt) {
+  kcr::proto::CriuOptions o;
+  CriuDumpTarget t;
+  t.pid = 7;
+  t.images_dir = "/img";
+  t.work_dir = "/work";
+  t.lazy_port = 7077;
+  t.status_fd = 3;
+  auto dump = criu_dump_argv("criu", t, o);
+  auto lazy = std::find(dump.begin(), dump.end(), "--lazy-pages");
+  ASSERT_NE(lazy, dump.end());
+  auto port = std::find(dump.begin(), dump.end(), "--port");
+  ASSERT_NE(port, dump.end());
+  EXPECT_EQ(*(port + 1), "7077");
+  auto status = std::find(dump.begin(), dump.end(), "--status-fd");
+  ASSERT_NE(status, dump.end());
+  EXPECT_EQ(*(status + 1), "3");
+  EXPECT_TRUE(has(dump, "--leave-stopped"));  // kcr ends it once the destination has it all
+
+  CriuLazyPagesTarget l;
+  l.images_dir = "/s/images";
+  l.work_dir = "/s/work";
+  l.address = "10.97.0.1";
+  l.port = 7077;
+  auto daemon = criu_lazy_pages_argv("criu", l);
+  EXPECT_EQ(daemon[1], "lazy-pages");
+  EXPECT_TRUE(has(daemon, "--page-server"));
+  EXPECT_TRUE(has(daemon, "10.97.0.1"));
+  EXPECT_FALSE(has(daemon, "--status-fd"));
+
+  CriuRestoreTarget r;
+  r.images_dir = "/s/images";
+  r.work_dir = "/s/work";
+  r.pid_file = "/s/work/pid";
+  EXPECT_FALSE(has(criu_restore_argv("criu", r, o), "--lazy-pages"));
+  r.lazy_pages = true;
+  EXPECT_TRUE(has(criu_restore_argv("criu", r, o), "--lazy-pages"));
+}
+
 TEST(CriuOptions, EachOptionMapsToItsFlag) {
   kcr::proto::CriuOptions o;
   CriuDumpTarget t;

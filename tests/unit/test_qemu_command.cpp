@@ -63,6 +63,19 @@ TEST(QemuCommand, AgentPortIsNamedAndSocketsLiveInTheStateDir) {
   EXPECT_EQ(after(argv, "-pidfile"), "/run/kcr/vms/demo/qemu.pid");
 }
 
+TEST(QemuCommand, EveryVmHasAMigrationLinkToItsPeerSocket) {
+  auto argv = build_qemu_argv(spec());
+  EXPECT_EQ(after(argv, "-netdev"),
+            "dgram,id=link0,local.type=unix,local.path=/run/kcr/vms/demo/net.sock,remote.type="
+            "unix,remote.path=/run/kcr/vms/demo/peer.sock");
+  EXPECT_EQ(after(argv, "-device", 2), "virtio-net-device,netdev=link0,mac=" + mac_for("demo"));
+  // Locally administered, and different for different VMs.
+  EXPECT_EQ(mac_for("demo").substr(0, 6), "52:54:");
+  EXPECT_EQ(mac_for("demo").size(), 17u);
+  EXPECT_NE(mac_for("demo"), mac_for("demo-m1"));
+  EXPECT_EQ(mac_for("demo"), mac_for("demo"));
+}
+
 TEST(QemuCommand, CmdlineCarriesTheHostTscFrequency) {
   auto s = spec();
   EXPECT_EQ(kernel_cmdline(s), "console=ttyS0 panic=1 rdinit=/init tsc_early_khz=2096016");
