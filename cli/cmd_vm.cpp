@@ -197,6 +197,27 @@ void register_vm_commands(CLI::App& app, Context& ctx) {
   con->add_flag("--log", *log_only, "Print the serial log kept since boot instead of attaching");
   con->footer("Example:\n  kcr vm console demo --log | tail");
   con->callback([&ctx, console_name, log_only] { console(ctx, *console_name, *log_only); });
+
+  // Hidden: scripts/bench's baseline (QEMU saving the whole VM), not a
+  // feature with a matching load.
+  auto save_args = std::make_shared<std::pair<std::string, std::string>>();
+  auto* save = vmcmd->add_subcommand(
+      "save", "Save the whole VM to FILE with QEMU's migration (benchmark baseline)");
+  save->group("");
+  save->add_option("name", save_args->first, "VM")->required();
+  save->add_option("file", save_args->second, "File to create")->required();
+  add_json_flag(save, ctx);
+  save->callback([&ctx, save_args] {
+    auto r = vm::save_vm_state(ctx.config(), save_args->first, save_args->second);
+    if (ctx.json) {
+      auto j = core::Json::object();
+      j.set("seconds", r.ms / 1000.0);
+      j.set("bytes", r.bytes);
+      return print_json(j);
+    }
+    fmt::print("VM '{}' saved to {}: {} in {}\n", save_args->first, save_args->second,
+               format_bytes(r.bytes), format_seconds(r.ms / 1000.0));
+  });
 }
 
 }  // namespace kcr::cli

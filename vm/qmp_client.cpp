@@ -71,4 +71,25 @@ std::string QmpClient::execute(const std::string& command, const std::string& ar
   return reply;
 }
 
+void QmpClient::send_fd(const std::string& name, int fd) {
+  std::string msg = "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"" + name + "\"}}\n";
+  iovec iov{msg.data(), msg.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (::sendmsg(m_fd.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
+    throw_errno("QMP write");
+  }
+  std::string reply = read_reply();
+  if (reply.find("\"error\"") != std::string::npos) throw Error("QMP getfd: " + reply);
+}
+
 }  // namespace kcr::vm

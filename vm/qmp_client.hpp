@@ -19,6 +19,10 @@ class QmpClient {
   // empty) and returns the reply line; throws kcr::Error on an error reply.
   std::string execute(const std::string& command, const std::string& arguments_json = {});
 
+  // Hands FD to QEMU under NAME ("getfd", the descriptor travels with the
+  // command as SCM_RIGHTS), for a later "fd:NAME" migration URI.
+  void send_fd(const std::string& name, int fd);
+
  private:
   std::string read_reply();
 

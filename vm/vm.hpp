@@ -92,6 +92,17 @@ class VmSession {
   proto::Hello m_hello;
 };
 
+// What saving a whole VM cost (QEMU's own migration to a file).
+struct SaveResult {
+  uint64_t bytes = 0;
+  uint64_t ms = 0;
+};
+
+// Saves the whole VM NAME (RAM and devices) to PATH, which must not exist,
+// with QEMU's migration to a file descriptor, then lets the VM run on. The
+// alternative to CRIU a user might pick; scripts/bench compares the two.
+SaveResult save_vm_state(const core::Config& cfg, const std::string& name, const std::string& path);
+
 // Takes the VM's lock file; waits up to WAIT when another process holds it.
 UniqueFd lock_vm_dir(const std::string& dir, const std::string& name, std::chrono::seconds wait);
 
