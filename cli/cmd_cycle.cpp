@@ -17,7 +17,7 @@ namespace kcr::cli {
 namespace {
 
 struct CycleArgs {
-  std::string vm, workload, scenario = "counter";
+  std::string vm, workload, image, scenario = "counter";
   unsigned count = 3;
   bool keep = false;
 };
@@ -37,6 +37,9 @@ struct TempVm {
 
 void cycle(Context& ctx, const CycleArgs& a) {
   const auto& cfg = ctx.config();
+  if (!a.vm.empty() && !a.image.empty()) {
+    throw Error("--image is for the temporary VM; --vm names a running one", {}, ExitCode::usage);
+  }
   if (a.vm.empty() != a.workload.empty()) {
     throw Error("--vm and --workload go together", "give both, or neither for a temporary VM",
                 ExitCode::usage);
@@ -51,7 +54,7 @@ void cycle(Context& ctx, const CycleArgs& a) {
     workload = scenario->name;
     progress(ctx, "starting temporary VM '" + vm_name + "'");
     temp.name = vm_name;
-    start_vm_from_image(ctx, vm_name, {}, nullptr);
+    start_vm_from_image(ctx, vm_name, a.image, nullptr);
   }
 
   vm::VmSession session(cfg, vm_name);
@@ -144,6 +147,8 @@ void register_cycle_command(CLI::App& app, Context& ctx) {
       "cycle", "Checkpoint, kill and restore a workload N times and prove its state survived");
   c->add_option("--vm", a->vm, "Use this VM (with --workload) instead of a temporary one");
   c->add_option("--workload", a->workload, "Use this running workload");
+  c->add_option("--image", a->image,
+                "Guest image of the temporary VM (default: config, 'default')");
   std::string names;
   for (const auto& s : core::scenarios()) names += "\n  " + s.name + ": " + s.description;
   c->add_option("--scenario", a->scenario,
@@ -158,7 +163,7 @@ void register_cycle_command(CLI::App& app, Context& ctx) {
       "probe when it runs kcr-scenario.\nScenarios:" +
       names +
       "\nExamples:\n  kcr cycle\n  kcr cycle --scenario membuf --count 5 --json\n"
-      "  kcr cycle --vm demo --workload counter");
+      "  kcr cycle --vm demo --workload counter\n  kcr cycle --image source");
   c->callback([&ctx, a] { cycle(ctx, *a); });
 }
 

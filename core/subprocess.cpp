@@ -61,9 +61,15 @@ SubprocessResult run_subprocess(const std::vector<std::string>& argv,
   auto program = find_program(argv[0]);
   if (!program) throw Error("'" + argv[0] + "' was not found in PATH");
 
-  UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
+  UniqueFd in_r, in_w, out_r, out_w, err_r, err_w, out_file;
   make_pipe(in_r, in_w);
-  if (options.capture) {
+  const bool capture = options.capture && !options.output_file;
+  if (options.output_file) {
+    out_file.reset(
+        ::open(options.output_file->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!out_file) throw_errno("cannot open " + *options.output_file);
+  }
+  if (capture) {
     make_pipe(out_r, out_w);
     make_pipe(err_r, err_w);
   }
@@ -83,9 +89,12 @@ SubprocessResult run_subprocess(const std::vector<std::string>& argv,
   if (pid == 0) {
     ::signal(SIGPIPE, SIG_DFL);
     ::dup2(in_r.get(), 0);
-    if (options.capture) {
+    if (capture) {
       ::dup2(out_w.get(), 1);
       ::dup2(err_w.get(), 2);
+    } else if (out_file) {
+      ::dup2(out_file.get(), 1);
+      ::dup2(out_file.get(), 2);
     }
     if (options.cwd && ::chdir(options.cwd->c_str()) != 0) _exit(126);
     ::execve(program->c_str(), cargv.data(), cenv.data());
@@ -94,6 +103,7 @@ SubprocessResult run_subprocess(const std::vector<std::string>& argv,
   in_r.reset();
   out_w.reset();
   err_w.reset();
+  out_file.reset();
   if (!options.stdin_data) in_w.reset();
 
   SubprocessResult result;
@@ -152,7 +162,32 @@ SubprocessResult run_subprocess(const std::vector<std::string>& argv,
   }
 
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
+  bool reaped = false;
+  // Without pipes to poll (output to a file or inherited), the timeout and the ticks are
+  // served here.
+  if (!result.timed_out && (deadline || options.on_tick)) {
+    auto next_tick = Clock::now() + options.tick_interval;
+    for (;;) {
+      pid_t done = ::waitpid(pid, &status, WNOHANG);
+      if (done == pid) {
+        reaped = true;
+        break;
+      }
+      if (done < 0 && errno != EINTR) throw_errno("waitpid");
+      auto now = Clock::now();
+      if (deadline && now >= *deadline) {
+        result.timed_out = true;
+        ::kill(pid, SIGKILL);
+        break;
+      }
+      if (options.on_tick && now >= next_tick) {
+        options.on_tick();
+        next_tick += options.tick_interval;
+      }
+      ::usleep(100'000);
+    }
+  }
+  while (!reaped && ::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) throw_errno("waitpid");
   }
   if (WIFEXITED(status)) {

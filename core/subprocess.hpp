@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,11 @@ struct SubprocessOptions {
   std::optional<std::string> stdin_data;  // else stdin is /dev/null
   bool capture = true;                    // else stdout/stderr are inherited
   std::vector<std::string> extra_env;     // KEY=VALUE added to the environment
+  // When set, stdout and stderr are appended to this file instead (capture is ignored).
+  std::optional<std::string> output_file;
+  // When set, called every tick_interval while the program runs (progress of long builds).
+  std::function<void()> on_tick;
+  std::chrono::milliseconds tick_interval = std::chrono::seconds(30);
 };
 
 // Runs ARGV (argv[0] looked up in PATH) and waits for it. Never goes through a

@@ -21,6 +21,8 @@
 #include "images/deb.hpp"
 #include "images/init_scripts.hpp"
 #include "images/initramfs.hpp"
+#include "images/kernel_build.hpp"
+#include "images/kernel_config.hpp"
 #include "images/libraries.hpp"
 #include "images/manifest.hpp"
 #include "images/modules.hpp"
@@ -33,7 +35,9 @@ namespace kcr::images {
 namespace {
 
 constexpr const char* k_kernel_metapackage = "linux-image-cloud-amd64";
-constexpr const char* k_kernel_file = "vmlinuz";
+constexpr const char* k_deb_kernel_file = "vmlinuz";
+constexpr const char* k_source_kernel_file = "vmlinux";
+constexpr const char* k_config_file = "config";
 constexpr const char* k_initrd_file = "initramfs.cpio";
 constexpr const char* k_manifest_file = "manifest.yaml";
 
@@ -151,6 +155,16 @@ std::string fetch_kernel_deb(const core::Config& cfg,
   return *deb;
 }
 
+// KERNEL_DEB when given, else the cloud kernel package fetched with apt (cached).
+std::string kernel_deb_path(const core::Config& cfg, const std::string& kernel_deb,
+                            const std::function<void(const std::string&)>& progress) {
+  if (kernel_deb.empty()) return fetch_kernel_deb(cfg, progress);
+  if (!fs::is_regular_file(kernel_deb)) {
+    throw Error("kernel package " + kernel_deb + " does not exist", {}, ExitCode::usage);
+  }
+  return kernel_deb;
+}
+
 std::string host_criu_version(const std::string& criu) {
   auto r = core::run_subprocess({criu, "--version"});
   if (!r.ok()) throw Error("'" + criu + " --version' failed: " + first_line(r.err));
@@ -233,7 +247,10 @@ Userland collect_userland(const BuildOptions& opts) {
   return u;
 }
 
-std::string compute_content_hash(const std::string& deb_path, const Userland& u) {
+// KERNEL_LABEL names what KERNEL_FILE is ("kernel-deb": the package, "kernel-source": the
+// built vmlinux); its content is hashed.
+std::string compute_content_hash(std::string_view kernel_label, const std::string& kernel_file,
+                                 const Userland& u) {
   core::Sha256 h;
   auto field = [&](std::string_view label, std::string_view value) {
     h.update(label);
@@ -241,7 +258,7 @@ std::string compute_content_hash(const std::string& deb_path, const Userland& u)
     h.update(value);
   };
   field("format", std::to_string(k_image_format_version));
-  field("kernel-deb", core::sha256_file_hex(deb_path));
+  field(kernel_label, core::sha256_file_hex(kernel_file));
   std::set<std::string> files = {u.agent_path, u.scenario_path};
   for (const auto& [name, path] : u.programs) files.insert(path);
   files.insert(u.libraries.begin(), u.libraries.end());
@@ -268,10 +285,13 @@ bool artifacts_exist(const ImageInfo& info) {
          fs::file_size(info.initrd, ec) == info.initrd_bytes;
 }
 
-// What the build takes out of the kernel package.
+// The kernel an image boots, taken out of Debian's package or kcr's source build.
 struct KernelParts {
+  KernelFlavor flavor = KernelFlavor::debian;
   std::string release;
-  std::string vmlinuz;
+  std::string label;      // for the manifest's kernel_package
+  std::string file_name;  // in the image directory
+  std::string kernel;     // the bytes -kernel boots
   std::string config;
   std::set<std::string> builtin;           // normalised module names
   std::map<std::string, DebFile> modules;  // normalised name -> .ko
@@ -312,8 +332,54 @@ KernelParts read_kernel_deb(const std::string& deb_path) {
                 "pass a linux-image-* kernel package");
   }
   k.release = kernels[0].path.substr(std::string("boot/vmlinuz-").size());
-  k.vmlinuz = std::move(kernels[0].data);
+  k.label = package_label_from_deb(deb_path);
+  k.file_name = k_deb_kernel_file;
+  k.kernel = std::move(kernels[0].data);
   return k;
+}
+
+// The source kernel has everything built in: no modules. Its vmlinux boots through the PVH
+// entry, skipping the decompression that costs seconds under TCG (guest.md).
+KernelParts read_source_kernel(const SourceKernel& source) {
+  KernelParts k;
+  k.flavor = KernelFlavor::source;
+  k.release = source.release;
+  k.label = "kcr source build " + source.key;
+  k.file_name = k_source_kernel_file;
+  k.kernel = read_file(source.vmlinux);
+  k.config = read_file(source.config);
+  return k;
+}
+
+// Refuses a kernel that lacks an option kcr requires; modules count, the image loads them.
+void check_kernel(const KernelParts& kernel,
+                  const std::function<void(const std::string&)>& progress) {
+  auto check = check_kernel_config(parse_kernel_config(kernel.config, kernel.label + ": config"),
+                                   kcr_kernel_fragment());
+  if (!check.ok()) {
+    throw Error("kernel " + kernel.release + " lacks options kcr needs: " + describe_missing(check),
+                "'kcr image check-kernel' lists what each option is for; 'kcr image build "
+                "--kernel source' builds a kernel that has them");
+  }
+  std::size_t required = 0, modules = 0;
+  for (const auto& c : check.options) {
+    if (c.option.need != Need::required) continue;
+    ++required;
+    if (c.status == OptionStatus::module) ++modules;
+  }
+  progress(fmt::format("kernel config: all {} required options present ({} as modules)", required,
+                       modules));
+}
+
+KernelFlavor choose_kernel(const core::Config& cfg, const BuildOptions& opts) {
+  if (!opts.kernel_deb.empty()) {
+    if (opts.kernel == KernelFlavor::source) {
+      throw Error("--kernel-deb and --kernel source exclude each other", {}, ExitCode::usage);
+    }
+    return KernelFlavor::debian;
+  }
+  if (opts.kernel) return *opts.kernel;
+  return find_source_kernel(cfg) ? KernelFlavor::source : KernelFlavor::debian;
 }
 
 std::string megabytes(uint64_t bytes) {
@@ -328,17 +394,17 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
   const std::string dir = image_dir(cfg, opts.name);
   try {
     Userland userland = collect_userland(opts);
+    const KernelFlavor flavor = choose_kernel(cfg, opts);
     std::string deb_path;
-    if (!opts.kernel_deb.empty()) {
-      if (!fs::is_regular_file(opts.kernel_deb)) {
-        throw Error("kernel package " + opts.kernel_deb + " does not exist", {}, ExitCode::usage);
-      }
-      deb_path = opts.kernel_deb;
+    std::optional<SourceKernel> source;
+    std::string hash;
+    if (flavor == KernelFlavor::source) {
+      source = build_source_kernel(cfg, progress);
+      hash = compute_content_hash("kernel-source", source->vmlinux, userland);
     } else {
-      deb_path = fetch_kernel_deb(cfg, progress);
+      deb_path = kernel_deb_path(cfg, opts.kernel_deb, progress);
+      hash = compute_content_hash("kernel-deb", deb_path, userland);
     }
-
-    std::string hash = compute_content_hash(deb_path, userland);
     if (!opts.force) {
       try {
         auto existing = load_manifest(dir);
@@ -351,15 +417,22 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
       }
     }
 
-    progress("reading " + fs::path(deb_path).filename().string());
-    KernelParts kernel = read_kernel_deb(deb_path);
+    KernelParts kernel;
+    if (source) {
+      kernel = read_source_kernel(*source);
+    } else {
+      progress("reading " + fs::path(deb_path).filename().string());
+      kernel = read_kernel_deb(deb_path);
+    }
+    check_kernel(kernel, progress);
     std::vector<std::string> requested;
     for (const auto& m : k_guest_modules) {
       std::string name = normalize_module_name(m);
       if (kernel.modules.count(name) && !kernel.builtin.count(name)) requested.push_back(name);
     }
     std::vector<std::string> order = order_modules(requested, kernel.depends);
-    progress(fmt::format("kernel {}: {} modules", kernel.release, order.size()));
+    progress(fmt::format("kernel {} ({}): {} modules", kernel.release, to_string(kernel.flavor),
+                         order.size()));
 
     InitramfsTree tree;
     // The host's merged-/usr symlinks (/bin -> usr/bin) come first: everything added later
@@ -406,19 +479,25 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
     ImageInfo& info = manifest.image;
     info.name = opts.name;
     info.dir = dir;
-    info.kernel = dir + "/" + k_kernel_file;
+    info.kernel = dir + "/" + kernel.file_name;
     info.initrd = dir + "/" + k_initrd_file;
     info.kernel_release = kernel.release;
-    info.kernel_package = package_label_from_deb(deb_path);
+    info.kernel_package = kernel.label;
+    info.kernel_flavor = kernel.flavor;
     info.criu_version = host_criu_version(userland.criu_path);
     info.agent_version = std::string(k_version) + "+sha256." +
                          core::sha256_file_hex(userland.agent_path).substr(0, 12);
     info.content_hash = hash;
     info.created = core::now_iso8601();
-    info.kernel_bytes = kernel.vmlinuz.size();
+    info.kernel_bytes = kernel.kernel.size();
 
-    write_file_atomic(info.kernel, kernel.vmlinuz, 0644);
-    write_file_atomic(dir + "/config", kernel.config, 0644);
+    // A rebuild with the other flavor leaves no stale kernel beside the new one.
+    for (const char* name : {k_deb_kernel_file, k_source_kernel_file}) {
+      std::error_code ec;
+      if (name != kernel.file_name) fs::remove(dir + "/" + name, ec);
+    }
+    write_file_atomic(info.kernel, kernel.kernel, 0644);
+    write_file_atomic(dir + "/" + k_config_file, kernel.config, 0644);
     progress("writing initramfs (" + megabytes(tree.file_bytes()) + ")");
     write_cpio(tree, info.initrd);
     info.initrd_bytes = fs::file_size(info.initrd);
@@ -433,6 +512,36 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
   } catch (const Error& e) {
     throw e.with_context("building guest image '" + opts.name + "'");
   }
+}
+
+const char* to_string(KernelFlavor flavor) {
+  return flavor == KernelFlavor::source ? "source" : "debian";
+}
+
+KernelConfigText debian_kernel_config(const core::Config& cfg, const std::string& kernel_deb,
+                                      const std::function<void(const std::string&)>& progress) {
+  std::string deb_path = kernel_deb_path(cfg, kernel_deb, progress);
+  std::optional<std::string> config;
+  read_deb_data(
+      deb_path, [](std::string_view p) { return p.starts_with("boot/config-"); },
+      [&](DebFile&& f) { config = std::move(f.data); });
+  if (!config) {
+    throw Error(deb_path + " holds no boot/config-*", "pass a linux-image-* kernel package");
+  }
+  return {package_label_from_deb(deb_path), std::move(*config)};
+}
+
+KernelConfigText image_kernel_config(const core::Config& cfg, const std::string& name) {
+  ImageInfo info = find_image(cfg, name);
+  std::string path = info.dir + "/" + k_config_file;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    throw Error("guest image '" + name + "' has no kernel config (" + path + ")",
+                "rebuild it with 'kcr image build --force'");
+  }
+  return {fmt::format("guest image '{}' (kernel {}, {})", name, info.kernel_release,
+                      to_string(info.kernel_flavor)),
+          read_file(path)};
 }
 
 std::vector<ImageInfo> list_images(const core::Config& cfg) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,15 +10,22 @@
 
 namespace kcr::images {
 
+// Where an image's kernel comes from: Debian's cloud kernel package (modules loaded by the
+// init) or kcr's own build of Debian's kernel source (everything built in).
+enum class KernelFlavor { debian, source };
+
+const char* to_string(KernelFlavor flavor);
+
 // A built guest image: the kernel and initramfs a VM boots, described by its manifest.
 struct ImageInfo {
   std::string name;            // "default"
   std::string dir;             // {cache_dir}/images/{name}
-  std::string kernel;          // path of the kernel to pass to -kernel (bzImage/vmlinuz)
+  std::string kernel;          // path of the kernel to pass to -kernel (vmlinuz or vmlinux)
   std::string initrd;          // path of the uncompressed cpio newc initramfs
   std::string kernel_release;  // e.g. 6.1.0-56-cloud-amd64
   std::string kernel_package;  // e.g. linux-image-6.1.0-56-cloud-amd64 (+ version)
-  std::string criu_version;    // e.g. 3.17.1
+  KernelFlavor kernel_flavor = KernelFlavor::debian;
+  std::string criu_version;  // e.g. 3.17.1
   std::string agent_version;
   std::string content_hash;  // sha256 hex of all inputs
   std::string created;       // ISO-8601 UTC
@@ -33,7 +41,9 @@ struct BuildOptions {
   // the agent (AGENT_DIR/kcr-scenario, then AGENT_DIR/../scenario/kcr-scenario).
   std::string scenario_path;
   std::string kernel_deb;  // optional: use this .deb instead of downloading
-  bool force = false;      // rebuild even if inputs are unchanged
+  // Which kernel; nullopt picks the source kernel when one is built and cached, else Debian's.
+  std::optional<KernelFlavor> kernel;
+  bool force = false;  // rebuild even if inputs are unchanged
 };
 
 struct BuildResult {
@@ -41,11 +51,26 @@ struct BuildResult {
   bool rebuilt;  // false when an identical image already existed and nothing was written
 };
 
-// Builds the guest image OPTS.name under {cache_dir}/images from Debian's cloud kernel and
-// the host's busybox, criu, tar and nft. Progress lines ("fetching linux-image-...",
-// "writing initramfs (41 MB)") go to PROGRESS. Throws kcr::Error with a hint on failure.
+// Builds the guest image OPTS.name under {cache_dir}/images from a kernel (Debian's cloud
+// kernel, or one built from source, see kernel_build.hpp) and the host's busybox, criu, tar
+// and nft. Refuses a kernel whose config lacks an option kcr requires. Progress lines ("fetching
+// linux-image-...", "writing initramfs (41 MB)") go to PROGRESS. Throws kcr::Error with a hint on
+// failure.
 BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
                         const std::function<void(const std::string&)>& progress);
+
+// A kernel config and where it came from ("linux-image-... 6.1.192-2", an image's name).
+struct KernelConfigText {
+  std::string source;
+  std::string text;
+};
+
+// The config inside Debian's cloud kernel package (KERNEL_DEB, or fetched as build_image does).
+KernelConfigText debian_kernel_config(const core::Config& cfg, const std::string& kernel_deb,
+                                      const std::function<void(const std::string&)>& progress);
+
+// The config of the kernel in image NAME; throws kcr::Error when the image has none.
+KernelConfigText image_kernel_config(const core::Config& cfg, const std::string& name);
 
 // Returns the complete images under {cache_dir}/images, sorted by name.
 std::vector<ImageInfo> list_images(const core::Config& cfg);

@@ -25,6 +25,7 @@ std::string manifest_to_yaml(const ImageManifest& m) {
   out << YAML::Key << "initrd" << YAML::Value << base_name(i.initrd);
   out << YAML::Key << "kernel_release" << YAML::Value << i.kernel_release;
   out << YAML::Key << "kernel_package" << YAML::Value << i.kernel_package;
+  out << YAML::Key << "kernel_flavor" << YAML::Value << to_string(i.kernel_flavor);
   out << YAML::Key << "criu_version" << YAML::Value << i.criu_version;
   out << YAML::Key << "agent_version" << YAML::Value << i.agent_version;
   out << YAML::Key << "content_hash" << YAML::Value << i.content_hash;
@@ -63,6 +64,10 @@ ImageManifest manifest_from_yaml(const std::string& text, const std::string& dir
     i.initrd = dir + "/" + root["initrd"].as<std::string>();
     i.kernel_release = root["kernel_release"].as<std::string>();
     i.kernel_package = root["kernel_package"].as<std::string>();
+    // Images written before source kernels existed have Debian's.
+    i.kernel_flavor = root["kernel_flavor"] && root["kernel_flavor"].as<std::string>() == "source"
+                          ? KernelFlavor::source
+                          : KernelFlavor::debian;
     i.criu_version = root["criu_version"].as<std::string>();
     i.agent_version = root["agent_version"].as<std::string>();
     i.content_hash = root["content_hash"].as<std::string>();

@@ -26,6 +26,9 @@ packages=(
   libarchive-dev libyaml-cpp-dev libgtest-dev
   # run: the VM, and what goes into the guest image
   qemu-system-x86 criu busybox-static tar nftables
+  # kcr image build --kernel source: Debian's kernel source and what building it takes
+  # (not built here: scripts/build-source-kernel.sh does, ~11 minutes on 2 cores)
+  linux-source-6.1 make gcc bc bison flex libelf-dev lz4 xz-utils
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,13 +1,18 @@
 # Shared helpers for kcr's integration tests. Each test runs kcr for real:
 # QEMU (TCG when there is no KVM), the guest kernel, the agent, CRIU.
 # Every test gets its own state and data directories; the guest image cache
-# is shared (scripts/setup.sh built it).
+# is shared (scripts/setup.sh built it). KCR_TEST_IMAGE=NAME runs them on that
+# image instead of 'default' (scripts/test.sh does, with the source kernel's).
 set -uo pipefail
 
 KCR=${KCR:?KCR must name the kcr binary}
 KCR_TEST_TMP=$(mktemp -d /tmp/kcr-it.XXXXXX)
 export KCR_STATE_DIR=$KCR_TEST_TMP/state
 export KCR_DATA_DIR=$KCR_TEST_TMP/data
+if [ -n "${KCR_TEST_IMAGE:-}" ]; then
+  echo "image: $KCR_TEST_IMAGE" >"$KCR_TEST_TMP/config.yaml"
+  export KCR_CONFIG=$KCR_TEST_TMP/config.yaml
+fi
 checks=0
 failures=0
 

@@ -13,7 +13,7 @@ nothing_left() {
 }
 
 # No guest image.
-KCR_CACHE_DIR=$KCR_TEST_TMP/empty-cache expect_failure "missing image" "guest image 'default' not found" kcr vm start demo
+KCR_CACHE_DIR=$KCR_TEST_TMP/empty-cache expect_failure "missing image" "guest image '${KCR_TEST_IMAGE:-default}' not found" kcr vm start demo
 expect_contains "missing image hint" "kcr image build" "$last_err"
 nothing_left "missing image"
 expect_failure "unknown image" "guest image 'nope' not found" kcr vm start demo --image nope
@@ -72,5 +72,19 @@ sleep 0.5
 expect_failure "dead VM" "VM 'demo' is not running" kcr ps demo
 expect_eq "dead VM cleaned up" "[]" "$(kcr vm ls --json)"
 nothing_left "dead VM"
+
+# Kernel configs: one lacking what CRIU needs exits 1 naming each option and what needs it.
+data=$(dirname "$0")/../data
+out=$(kcr image check-kernel "$data/broken-no-checkpoint-restore.config")
+expect_eq "check-kernel exit status on a broken config" "1" "$?"
+expect_contains "broken config summary" "MISSING 2 of" "$out"
+expect_contains "broken config names the option" \
+  "CONFIG_CHECKPOINT_RESTORE (needed by: criu dump/restore" "$out"
+out=$(kcr image check-kernel "$data/debian-cloud-6.1.0-56.config" --json)
+expect_eq "check-kernel exit status on Debian's config" "0" "$?"
+expect_contains "Debian's virtio console is a module" \
+  '"option":"CONFIG_VIRTIO_CONSOLE","status":"module"' "$out"
+expect_failure "not a kernel config" "not a kernel config line" kcr image check-kernel /etc/passwd
+expect_failure "two config sources" "give one of" kcr image check-kernel --debian --image x
 
 finish

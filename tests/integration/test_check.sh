@@ -6,7 +6,9 @@ kcr -q vm start demo >/dev/null || fail "vm start"
 out=$(kcr check demo)
 expect_eq "check exit status" "0" "$?"
 expect_contains "criu check output" "Looks good." "$out"
-expect_contains "guest kernel reported" "cloud-amd64" "$out"
+release=$(kcr image ls --json | sed -n "s/.*\"name\":\"${KCR_TEST_IMAGE:-default}\"[^}]*\"kernel_release\":\"\([^\"]*\)\".*/\1/p")
+expect_true "image's kernel release known" test -n "$release"
+expect_contains "guest kernel reported" "guest kernel:  $release" "$out"
 json=$(kcr check demo --json)
 expect_contains "check --json ok" '"ok":true' "$json"
 expect_contains "check --json criu" '"criu_ok":true' "$json"

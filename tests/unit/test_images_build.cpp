@@ -190,6 +190,16 @@ TEST(Manifest, RoundTrip) {
   ASSERT_EQ(r.files.size(), 1u);
   EXPECT_EQ(r.files[0].path, "/usr/bin/busybox");
   EXPECT_EQ(r.files[0].size, 1982256u);
+  EXPECT_EQ(r.image.kernel_flavor, KernelFlavor::debian);
+  m.image.kernel_flavor = KernelFlavor::source;
+  m.image.kernel = "/old/place/vmlinux";
+  r = manifest_from_yaml(manifest_to_yaml(m), "/new/place", "test");
+  EXPECT_EQ(r.image.kernel_flavor, KernelFlavor::source);
+  EXPECT_EQ(r.image.kernel, "/new/place/vmlinux");
+  // Manifests written before kernel flavors existed have Debian's kernel.
+  std::string old = manifest_to_yaml(m);
+  old.erase(old.find("kernel_flavor: source\n"), std::string("kernel_flavor: source\n").size());
+  EXPECT_EQ(manifest_from_yaml(old, "/x", "test").image.kernel_flavor, KernelFlavor::debian);
   EXPECT_THROW(manifest_from_yaml("format_version: 99\n", "/x", "test"), Error);
   EXPECT_THROW(manifest_from_yaml("[1, 2", "/x", "test"), Error);
 }
