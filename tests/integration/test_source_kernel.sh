@@ -29,7 +29,22 @@ expect_contains "criu check output" "Looks good." "$out"
 expect_contains "guest kernel is kcr's" "-kcr" "$out"
 serial=$(kcr vm console sk --log)
 expect_not_contains "no modules to load" "loading kernel modules" "$serial"
-kcr -q vm stop sk || fail "vm stop"
+
+# A workload does not migrate between guests whose kernels differ, unless --force:
+# refused before anything is frozen.
+kcr -q image build --kernel debian --name debian >/dev/null || fail "debian image build"
+kcr -q vm start dk --image debian >/dev/null || fail "vm start dk"
+kcr run dk --name counter -- kcr-scenario counter >/dev/null
+wait_for "counter runs in dk" 60 kcr exec dk counter -- kcr-scenario counter-probe
+expect_failure "migrate across kernels refused" "runs a different guest" \
+  kcr migrate dk counter --to sk
+expect_contains "the reason names both kernels" "kernel 6.1.0" "$last_err"
+expect_contains "the hint names --force" "--force" "$last_err"
+before=$(kcr exec dk counter -- kcr-scenario counter-probe)
+sleep 1
+after=$(kcr exec dk counter -- kcr-scenario counter-probe)
+expect_true "the counter kept running in dk ($before -> $after)" test "$after" -gt "$before"
+kcr -q vm stop sk dk || fail "vm stop"
 
 out=$(kcr cycle --image "$image" --count 3)
 expect_eq "counter cycle exit status" "0" "$?"
