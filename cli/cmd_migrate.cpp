@@ -130,7 +130,11 @@ double finish_lazy(Context& ctx, vm::VmSession& src, vm::VmSession& dst,
     source_state = "VM '" + src.info().name + "' is gone, and the workload's memory with it";
   } else {
     try {
+      // CRIU resumes the workload when its page server ends; it may have ended already.
       vm::lazy_finish(src, std::chrono::seconds(10), true);
+    } catch (const Error&) {
+    }
+    try {
       vm::resume_workload(src, workload);
       source_state = "the workload runs on in VM '" + src.info().name + "'";
     } catch (const Error& e) {
@@ -314,7 +318,16 @@ void migrate(Context& ctx, const MigrateArgs& a) {
   double lazy_s = 0;
   if (m.lazy_pages) lazy_s = finish_lazy(ctx, src, dst, a.workload, staged.staging);
   fresh.keep = true;
-  if (!a.keep_source) vm::end_workload(src, a.workload);
+  if (!a.keep_source) {
+    // The workload runs in the destination now: a source that cannot be
+    // ended is worth a warning, not a failed migration.
+    try {
+      vm::end_workload(src, a.workload);
+    } catch (const Error& e) {
+      progress(ctx, std::string("warning: could not end the source workload: ") + e.what() +
+                        "; kcr kill " + a.vm + " " + a.workload + " --signal KILL --all");
+    }
+  }
 
   auto verdict = judge_restored(dst, a.workload, scenario, before);
   if (!a.keep_checkpoint) store.remove(cp_name);
