@@ -347,7 +347,15 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   const bool lazy = request.lazy_pages() && !pre_dump;
   if (lazy) {
     if (!valid_port(request.page_server_port())) throw Error("page server port is not valid");
-    if (m_lazy_dump) throw Error("a lazy migration is already running in this VM");
+    if (m_lazy_dump && !m_lazy_dump->exited) {
+      throw Error("a lazy migration is already running in this VM",
+                  "wait for it to finish; its page server ends once the destination has all");
+    }
+    if (m_lazy_dump) {
+      // Finished but never collected (the host went away): forget it.
+      remove_tree(m_lazy_dump->dir);
+      m_lazy_dump.reset();
+    }
     target.lazy_port = request.page_server_port();
     target.status_fd = k_passed_fd;
   }
