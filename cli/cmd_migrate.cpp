@@ -143,13 +143,20 @@ double finish_lazy(Context& ctx, vm::VmSession& src, vm::VmSession& dst,
     }
   }
   // The copy in the destination lacks memory: it must not run on.
-  try {
-    vm::end_workload(dst, workload);
-  } catch (const Error&) {
+  std::string copy_state = "VM '" + dst.info().name + "' is gone, and the incomplete copy with it";
+  if (vm::qemu_alive(dst.info().pid, dst.info().dir)) {
+    copy_state = "the incomplete copy in VM '" + dst.info().name + "' was killed";
+    try {
+      vm::end_workload(dst, workload);
+    } catch (const Error& e) {
+      copy_state = "killing the incomplete copy in VM '" + dst.info().name + "' failed (" +
+                   e.what() + "): kcr kill " + dst.info().name + " " + workload +
+                   " --signal KILL --all";
+    }
+    vm::drop_staging(dst, staging);
   }
-  vm::drop_staging(dst, staging);
   throw Error("lazy migration of workload '" + workload + "' failed: " + failure,
-              source_state + "; the incomplete copy in VM '" + dst.info().name + "' was killed");
+              source_state + "; " + copy_state);
 }
 
 void migrate(Context& ctx, const MigrateArgs& a) {

@@ -31,6 +31,24 @@ expect_eq "same checksum in src-m1" "$sum" "$(kcr exec src-m1 buf -- kcr-scenari
 expect_eq "source ended" "exited" "$(workload_state src buf)"
 expect_eq "no lazy checkpoint left in the store" "" "$(ls -A "$KCR_DATA_DIR/checkpoints" 2>/dev/null)"
 
+# The destination dies while the memory of a 100 MB buffer is on its way:
+# the source gets its workload back, whole and running.
+kcr -q vm start dst >/dev/null || fail "vm start dst"
+dst_pid=$(kcr vm ls --json | grep -o '"name":"dst"[^}]*' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
+kcr run src --name back -- kcr-scenario membuf --size 100M >/dev/null
+wait_for "buffer 'back' ready" 120 kcr exec src back -- kcr-scenario membuf-probe
+back_sum=$(kcr exec src back -- kcr-scenario membuf-probe)
+kill_midway "memory follows" "$dst_pid" "$KCR" migrate src back --lazy-pages --to dst
+if [ $rc -ne 0 ]; then pass; else fail "lazy migration succeeded although its destination died"; fi
+echo "$err" | tail -2
+expect_contains "names the dead destination" "VM 'dst' died while memory was still being copied" "$err"
+expect_contains "says the source runs on" "the workload runs on in VM 'src'" "$err"
+expect_contains "says the copy went with the VM" "VM 'dst' is gone, and the incomplete copy with it" "$err"
+expect_eq "buffer intact in src" "$back_sum" "$(kcr exec src back -- kcr-scenario membuf-probe)"
+stopped=$(kcr exec src back -- sh -c 'cat /proc/[0-9]*/stat' | awk '$3 == "T"' | wc -l)
+expect_eq "no task of 'back' left stopped" "0" "$stopped"
+kcr -q kill src back --signal KILL
+
 # The source VM dies while the memory of a 100 MB buffer is on its way.
 kcr run src --name big -- kcr-scenario membuf --size 100M >/dev/null
 wait_for "big buffer ready" 120 kcr exec src big -- kcr-scenario membuf-probe
