@@ -1,6 +1,7 @@
 #include "cli/checkpoint_output.hpp"
 
 #include "core/criu_options.hpp"
+#include "core/time.hpp"
 
 namespace kcr::cli {
 
@@ -54,6 +55,14 @@ std::string CriuFlags::describe(const proto::CriuOptions& o) {
         (out.empty() ? "" : ", ") + std::string("manage-cgroups-mode=") + o.manage_cgroups_mode();
   }
   return out.empty() ? "none" : out;
+}
+
+std::string default_checkpoint_name(const std::string& workload, const std::string& prefix) {
+  std::string stamp;
+  for (char c : core::now_iso8601()) {  // 2026-11-25T06:53:02Z
+    if (c != '-' && c != ':' && c != 'Z') stamp += c == 'T' ? '-' : c;
+  }
+  return prefix + workload.substr(0, 40) + "-" + stamp;
 }
 
 core::Json podman_dump_stats(const core::CheckpointManifest& m) {

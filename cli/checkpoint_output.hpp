@@ -32,6 +32,10 @@ struct CriuFlags {
   static std::string describe(const proto::CriuOptions& o);
 };
 
+// The default name of a checkpoint of WORKLOAD: "WORKLOAD-20261125-065302"
+// (PREFIX first when given, e.g. "migrate-").
+std::string default_checkpoint_name(const std::string& workload, const std::string& prefix = {});
+
 core::Json manifest_json(const core::CheckpointManifest& m, const core::CheckpointStore& store);
 core::Json restore_json(const core::CheckpointManifest& m, const vm::RestoreResult& r);
 

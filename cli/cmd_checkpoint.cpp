@@ -20,16 +20,6 @@ struct CheckpointArgs {
   CriuFlags flags;
 };
 
-std::string default_checkpoint_name(const std::string& workload) {
-  std::string stamp = core::now_iso8601();  // 2026-11-25T06:53:02Z
-  std::string compact;
-  for (char c : stamp) {
-    if (c != '-' && c != ':' && c != 'Z') compact += c == 'T' ? '-' : c;
-  }
-  std::string name = workload.substr(0, 40) + "-" + compact;
-  return name;
-}
-
 void checkpoint(Context& ctx, const CheckpointArgs& a) {
   core::validate_name("workload name", a.workload);
   std::string name = a.name.empty() ? default_checkpoint_name(a.workload) : a.name;

@@ -75,14 +75,6 @@ std::string fresh_vm_name(const core::Config& cfg, const std::string& source) {
   }
 }
 
-std::string default_name(const std::string& workload) {
-  std::string stamp;
-  for (char c : core::now_iso8601()) {
-    if (c != '-' && c != ':' && c != 'Z') stamp += c == 'T' ? '-' : c;
-  }
-  return "migrate-" + workload.substr(0, 40) + "-" + stamp;
-}
-
 // Throws kcr::Error unless "criu check --feature FEATURE" passes in the guest.
 void require_feature(vm::VmSession& session, const std::string& feature, const std::string& why,
                      const std::string& hint) {
@@ -178,7 +170,7 @@ void migrate(Context& ctx, const MigrateArgs& a) {
                 "one mode at a time",
                 ExitCode::usage);
   }
-  std::string cp_name = a.name.empty() ? default_name(a.workload) : a.name;
+  std::string cp_name = a.name.empty() ? default_checkpoint_name(a.workload, "migrate-") : a.name;
   core::validate_name("checkpoint name", cp_name);
   core::CheckpointStore store(cfg.data_dir);
   if (store.exists(cp_name)) {

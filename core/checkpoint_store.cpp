@@ -56,17 +56,6 @@ uint64_t CheckpointManifest::image_bytes() const {
   return total;
 }
 
-uint64_t CheckpointManifest::all_image_bytes() const {
-  uint64_t total = 0;
-  for (const auto& f : files) {
-    if (f.path.rfind("images/", 0) == 0 ||
-        (f.path.rfind("parents/", 0) == 0 && f.path.find("/images/") != std::string::npos)) {
-      total += f.size;
-    }
-  }
-  return total;
-}
-
 bool is_valid_checkpoint_path(const std::string& path) {
   std::string rest = path;
   if (rest.rfind("parents/", 0) == 0) {

@@ -61,8 +61,6 @@ struct CheckpointManifest {
 
   // Bytes of CRIU image files of the final dump (images/*).
   uint64_t image_bytes() const;
-  // Bytes of CRIU image files including the pre-dump rounds' (parents/*/images/*).
-  uint64_t all_image_bytes() const;
 };
 
 // True when PATH may name a file of a checkpoint: "images/NAME" or one of

@@ -91,6 +91,16 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   const std::string what =
       "checkpoint of workload '" + workload + "' in VM '" + session.info().name + "' failed: ";
 
+  // The files received for one round: under PREFIX, or outside parents/ for the final dump.
+  auto round_files = [&](const std::string& prefix) {
+    std::vector<core::CheckpointFile> files;
+    for (auto& f : writer.received_files()) {
+      bool ours = prefix.empty() ? f.path.rfind("parents/", 0) != 0 : f.path.rfind(prefix, 0) == 0;
+      if (ours) files.push_back(std::move(f));
+    }
+    return files;
+  };
+
   // Streams one dump's files into the writer under PREFIX ("parents/K/" for
   // a pre-dump round) and checks them against the agent's list. STOPS: the
   // dump leaves the workload stopped, so any failure must resume it.
@@ -144,15 +154,10 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
     }
     // Exactly the files the agent listed, with their sizes, arrived.
     const auto& reply = resp.checkpoint();
-    std::size_t received = 0;
-    for (const auto& f : writer.received_files()) {
-      bool ours = prefix.empty() ? f.path.rfind("parents/", 0) != 0 : f.path.rfind(prefix, 0) == 0;
-      if (ours) ++received;
-    }
-    bool same = received == static_cast<std::size_t>(reply.files_size());
-    auto all = writer.received_files();
+    auto ours = round_files(prefix);
+    bool same = ours.size() == static_cast<std::size_t>(reply.files_size());
     for (const auto& listed : reply.files()) {
-      same = same && std::any_of(all.begin(), all.end(), [&](const auto& f) {
+      same = same && std::any_of(ours.begin(), ours.end(), [&](const auto& f) {
                return f.path == prefix + listed.path() && f.size == listed.size();
              });
     }
@@ -196,13 +201,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
       if (f.path().rfind("images/", 0) == 0) r.bytes += f.size();
     }
     m.pre_dumps.push_back(r);
-    if (plan.on_pre_dump) {
-      std::vector<core::CheckpointFile> files;
-      for (const auto& f : writer.received_files()) {
-        if (f.path.rfind(prefix, 0) == 0) files.push_back(f);
-      }
-      plan.on_pre_dump(r, writer.dir(), files);
-    }
+    if (plan.on_pre_dump) plan.on_pre_dump(r, writer.dir(), round_files(prefix));
   }
 
   if (plan.on_freeze) plan.on_freeze();
