@@ -26,6 +26,7 @@
 #include "images/agent/log.hpp"
 #include "images/agent/process.hpp"
 #include "images/agent/staging.hpp"
+#include "images/agent/streamer.hpp"
 
 namespace kcr::agent {
 
@@ -36,7 +37,6 @@ constexpr std::chrono::milliseconds k_idle_poll{10};
 constexpr std::chrono::seconds k_restore_timeout{600};
 constexpr std::chrono::seconds k_exit_wait{3};
 constexpr std::size_t k_restore_log_tail = 4096;
-constexpr off_t k_page = 4096;
 
 void make_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
@@ -88,168 +88,6 @@ std::string read_file(const std::string& path, std::size_t max = 64 * 1024 * 102
 
 std::string tail(const std::string& text, std::size_t max) {
   return text.size() <= max ? text : text.substr(text.size() - max);
-}
-
-// One file of a checkpoint being streamed to the host.
-struct Stream {
-  std::string name;  // as the host sees it ("images/pages-1.img")
-  std::string path;  // in the guest
-  UniqueFd fd;
-  ino_t ino = 0;
-  std::uint64_t sent = 0;
-  off_t punched = 0;
-  bool pages = false;
-  core::Checksum64 hash;
-};
-
-class Streamer {
- public:
-  Streamer(std::uint64_t id, std::size_t chunk, const SendFn& send)
-      : m_id(id), m_chunk(chunk), m_send(send), m_buffer(chunk) {}
-
-  bool host_gone() const { return m_host_gone; }
-
-  // Starts tracking path as name, or restarts it from 0 when the file was replaced.
-  Stream* track(const std::string& name, const std::string& path, bool pages) {
-    auto it = std::find_if(m_streams.begin(), m_streams.end(),
-                           [&](const auto& s) { return s->name == name; });
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      return it == m_streams.end() ? nullptr : it->get();
-    }
-    if (it != m_streams.end() && (*it)->ino == st.st_ino) return it->get();
-    auto stream = std::make_unique<Stream>();
-    stream->name = name;
-    stream->path = path;
-    stream->pages = pages;
-    stream->fd = UniqueFd(::open(path.c_str(), (pages ? O_RDWR : O_RDONLY) | O_CLOEXEC));
-    if (!stream->fd) return nullptr;
-    struct stat fst {};
-    ::fstat(stream->fd.get(), &fst);
-    stream->ino = fst.st_ino;
-    if (it != m_streams.end()) {
-      log_line(name + " was replaced; sending it again");
-      *it = std::move(stream);
-      return it->get();
-    }
-    m_streams.push_back(std::move(stream));
-    return m_streams.back().get();
-  }
-
-  // Tracks every regular file of the images directory.
-  void scan_images(const std::string& dir) {
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return;
-    while (dirent* entry = ::readdir(d)) {
-      std::string file = entry->d_name;
-      if (!is_valid_image_name(file)) continue;
-      track("images/" + file, dir + "/" + file, is_pages_image(file));
-    }
-    ::closedir(d);
-  }
-
-  // Sends what the file has beyond what was sent; returns the bytes sent.
-  std::uint64_t pump(Stream& s) {
-    std::uint64_t total = 0;
-    for (;;) {
-      ssize_t n = ::pread(s.fd.get(), m_buffer.data(), m_chunk, static_cast<off_t>(s.sent));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      if (!m_host_gone) {
-        proto::Response response;
-        response.set_id(m_id);
-        auto* chunk = response.mutable_chunk();
-        chunk->set_path(s.name);
-        chunk->set_offset(s.sent);
-        chunk->set_data(m_buffer.data(), static_cast<std::size_t>(n));
-        if (!m_send(response)) m_host_gone = true;
-      }
-      s.hash.update(m_buffer.data(), static_cast<std::size_t>(n));
-      s.sent += static_cast<std::uint64_t>(n);
-      total += static_cast<std::uint64_t>(n);
-      if (s.pages) {
-        // Free what the host has: page images are written once, front to back.
-        off_t upto = static_cast<off_t>(s.sent) / k_page * k_page;
-        if (upto > s.punched && ::fallocate(s.fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                            s.punched, upto - s.punched) == 0) {
-          s.punched = upto;
-        }
-      }
-      if (static_cast<std::size_t>(n) < m_chunk) break;
-    }
-    return total;
-  }
-
-  std::uint64_t pump_all() {
-    std::uint64_t total = 0;
-    for (auto& s : m_streams) total += pump(*s);
-    return total;
-  }
-
-  // After the writer is done: makes sure what the host got is each file's final content, sends
-  // the FileDone messages and returns them.
-  std::vector<proto::FileDone> finish() {
-    std::vector<proto::FileDone> done;
-    for (auto& s : m_streams) {
-      Stream* stream = track(s->name, s->path, s->pages);
-      if (stream == nullptr) {
-        log_line(s->name + " disappeared before the end of the checkpoint");
-        continue;
-      }
-      pump(*stream);
-      struct stat st {};
-      ::fstat(stream->fd.get(), &st);
-      bool resend = static_cast<std::uint64_t>(st.st_size) != stream->sent;
-      std::string digest = stream->hash.hex_digest();
-      if (!resend && !stream->pages) {
-        // Small images may have been rewritten in place: check the whole file.
-        resend = core::checksum64_file_hex(stream->path) != digest;
-      }
-      if (resend) {
-        if (stream->punched > 0) {
-          throw Error("checkpoint file " + stream->name + " changed after it was sent");
-        }
-        log_line(stream->name + " changed after it was sent; sending it again");
-        stream->sent = 0;
-        stream->hash = core::Checksum64();
-        pump(*stream);
-        digest = stream->hash.hex_digest();
-      }
-      proto::FileDone file;
-      file.set_path(stream->name);
-      file.set_size(stream->sent);
-      file.set_checksum64(digest);
-      send_done(file);
-      done.push_back(file);
-    }
-    return done;
-  }
-
-  void send_done(const proto::FileDone& file) {
-    if (m_host_gone) return;
-    proto::Response response;
-    response.set_id(m_id);
-    *response.mutable_file_done() = file;
-    if (!m_send(response)) m_host_gone = true;
-  }
-
- private:
-  std::uint64_t m_id;
-  std::size_t m_chunk;
-  const SendFn& m_send;
-  std::vector<char> m_buffer;
-  bool m_host_gone = false;
-  std::vector<std::unique_ptr<Stream>> m_streams;
-};
-
-// Streams one complete file (a log) as chunks and its FileDone; returns the FileDone.
-std::optional<proto::FileDone> send_whole_file(std::uint64_t id, const SendFn& send,
-                                               const std::string& name, const std::string& path) {
-  Streamer streamer(id, k_default_chunk, send);
-  if (!streamer.track(name, path, false)) return std::nullopt;
-  auto done = streamer.finish();
-  if (done.empty()) return std::nullopt;
-  return done.front();
 }
 
 // Starts criu with argv, stdout and stderr to out_path; returns its pid.

@@ -13,13 +13,10 @@
 #include "core/checksum64.hpp"
 #include "core/sha256.hpp"
 #include "images/agent/check.hpp"
+#include "images/agent/streamer.hpp"
 #include "images/agent/workloads.hpp"
 
 namespace kcr::agent {
-
-// Sends one intermediate response (a FileChunk or FileDone) to the host; returns false when the
-// host is gone.
-using SendFn = std::function<bool(proto::Response&)>;
 
 // Checkpoint and restore of workloads with CRIU, and the staging of checkpoint files the host
 // uploads for a restore. Checkpoints are written under STATE/checkpoints/<unique>/ and streamed
