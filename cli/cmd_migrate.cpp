@@ -104,7 +104,7 @@ double finish_lazy(Context& ctx, vm::VmSession& src, vm::VmSession& dst,
   try {
     for (;;) {
       if (vm::lazy_finish(src, std::chrono::seconds(1))) return seconds_since(start);
-      if (!vm::qemu_alive(dst.info().pid, dst.info().dir)) {
+      if (!dst.alive()) {
         failure = "VM '" + dst.info().name + "' died while memory was still being copied";
         break;
       }
@@ -115,7 +115,7 @@ double finish_lazy(Context& ctx, vm::VmSession& src, vm::VmSession& dst,
     }
   } catch (const Error& e) {
     failure = e.what();
-    source_alive = vm::qemu_alive(src.info().pid, src.info().dir);
+    source_alive = src.alive();
   }
   std::string source_state;
   if (!source_alive) {
@@ -136,7 +136,7 @@ double finish_lazy(Context& ctx, vm::VmSession& src, vm::VmSession& dst,
   }
   // The copy in the destination lacks memory: it must not run on.
   std::string copy_state = "VM '" + dst.info().name + "' is gone, and the incomplete copy with it";
-  if (vm::qemu_alive(dst.info().pid, dst.info().dir)) {
+  if (dst.alive()) {
     copy_state = "the incomplete copy in VM '" + dst.info().name + "' was killed";
     try {
       vm::end_workload(dst, workload);

@@ -1,7 +1,5 @@
 #include <fmt/core.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -10,7 +8,6 @@
 #include "cli/context.hpp"
 #include "core/error.hpp"
 #include "images/image.hpp"
-#include "vm/qemu_command.hpp"
 #include "vm/vm.hpp"
 
 namespace kcr::cli {
@@ -82,17 +79,10 @@ void list(Context& ctx) {
 void console(Context& ctx, const std::string& name, bool log_only) {
   vm::VmInfo info = vm::get_vm(ctx.config(), name);
   if (log_only) {
-    fmt::print("{}", vm::serial_tail(info.dir, 1000000));
+    fmt::print("{}", vm::serial_tail(info, 1000000));
     return;
   }
-  std::string path = info.dir + "/" + vm::k_console_socket;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), std::min(path.size() + 1, sizeof addr.sun_path - 1));
-  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    throw_errno("VM '" + name + "': connect to the serial console");
-  }
+  UniqueFd sock = vm::backend_named(info.backend).connect_console(info);
   bool tty = ::isatty(0);
   termios saved{};
   if (tty) {

@@ -1,31 +1,13 @@
 #include "vm/agent_client.hpp"
 
-#include <sys/socket.h>
-#include <sys/un.h>
-
-#include <cstring>
 #include <random>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace kcr::vm {
 
 namespace {
-
-int connect_unix(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) throw Error("socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw_errno("socket");
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int e = errno;
-    ::close(fd);
-    throw Error("cannot connect to " + path + ": " + std::strerror(e));
-  }
-  return fd;
-}
 
 // True when RESP carries the body that answers REQ.
 bool reply_fits(const proto::Request& req, const proto::Response& resp) {
@@ -55,7 +37,9 @@ bool reply_fits(const proto::Request& req, const proto::Response& resp) {
 }  // namespace
 
 AgentClient::AgentClient(const std::string& socket_path)
-    : m_fd(connect_unix(socket_path)), m_stream(m_fd.get()) {
+    : AgentClient(core::connect_unix(socket_path, "the agent")) {}
+
+AgentClient::AgentClient(UniqueFd fd) : m_fd(std::move(fd)), m_stream(m_fd.get()) {
   std::random_device rd;
   m_next_id = ((static_cast<uint64_t>(rd()) << 32) | rd()) >> 1;
   if (m_next_id == 0) m_next_id = 1;

@@ -15,7 +15,6 @@
 #include "core/names.hpp"
 #include "core/time.hpp"
 #include "kcr/version.hpp"
-#include "vm/qemu_command.hpp"
 
 namespace kcr::vm {
 
@@ -277,17 +276,11 @@ bool lazy_finish(VmSession& session, std::chrono::milliseconds timeout, bool abo
 
 void link_vms(VmSession& a, const std::string& address_a, VmSession& b,
               const std::string& address_b) {
-  // Each VM's NIC sends to STATE/peer.sock: point it at the other's net.sock.
-  auto point = [](const std::string& from_dir, const std::string& to_dir) {
-    std::string link = from_dir + "/" + k_peer_socket;
-    std::string tmp = link + ".new";
-    ::unlink(tmp.c_str());
-    std::string target = to_dir + "/" + k_net_socket;
-    if (::symlink(target.c_str(), tmp.c_str()) != 0) throw_errno("symlink " + tmp);
-    if (::rename(tmp.c_str(), link.c_str()) != 0) throw_errno("rename " + tmp);
-  };
-  point(a.info().dir, b.info().dir);
-  point(b.info().dir, a.info().dir);
+  if (a.info().backend != b.info().backend) {
+    throw Error("VM '" + a.info().name + "' (" + a.info().backend + ") and VM '" + b.info().name +
+                "' (" + b.info().backend + ") run on different backends: they cannot be linked");
+  }
+  a.backend().link(a.info(), b.info());
   for (auto [session, address] :
        {std::pair<VmSession*, const std::string*>{&a, &address_a}, {&b, &address_b}}) {
     proto::Request req;

@@ -11,10 +11,6 @@
 
 namespace kcr::vm {
 
-const char* to_string(Accel a) {
-  return a == Accel::kvm ? "kvm" : "tcg";
-}
-
 std::string kernel_cmdline(const QemuSpec& spec) {
   // panic=1 with -no-reboot turns a guest panic (the agent, PID 1, dying)
   // into QEMU exiting, which kcr notices, instead of a hung VM.
@@ -112,25 +108,6 @@ std::optional<uint64_t> host_tsc_khz() {
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_tsc_khz(ss.str());
-}
-
-Accel choose_accel(const std::string& wanted) {
-  bool kvm_usable = false;
-  int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd >= 0) {
-    kvm_usable = true;
-    ::close(fd);
-  }
-  if (wanted == "tcg") return Accel::tcg;
-  if (wanted == "kvm") {
-    if (!kvm_usable) {
-      throw Error("KVM was asked for but /dev/kvm cannot be opened",
-                  "use --accel tcg (software emulation) or give this user access to /dev/kvm",
-                  ExitCode::usage);
-    }
-    return Accel::kvm;
-  }
-  return kvm_usable ? Accel::kvm : Accel::tcg;
 }
 
 }  // namespace kcr::vm

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-namespace kcr::vm {
+#include "vm/accel.hpp"
 
-enum class Accel { kvm, tcg };
+namespace kcr::vm {
 
 // Everything needed to spell one QEMU microVM command line.
 struct QemuSpec {
@@ -49,11 +49,5 @@ std::optional<uint64_t> parse_tsc_khz(const std::string& cpuinfo);
 
 // Reads /proc/cpuinfo and returns parse_tsc_khz of it.
 std::optional<uint64_t> host_tsc_khz();
-
-// Resolves "auto" | "kvm" | "tcg": auto picks KVM when /dev/kvm can be
-// opened read-write. Throws kcr::Error when "kvm" is asked for and unusable.
-Accel choose_accel(const std::string& wanted);
-
-const char* to_string(Accel a);
 
 }  // namespace kcr::vm

@@ -1,10 +1,6 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
-#include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,61 +8,33 @@
 #include "agent.pb.h"
 #include "core/config.hpp"
 #include "core/unique_fd.hpp"
-#include "vm/agent_client.hpp"
+#include "vm/backend.hpp"
 
 namespace kcr::vm {
 
-// What a VM boots and how big it is.
-struct VmStartOptions {
-  std::string name;
-  std::string image;  // guest image name, recorded for ls
-  std::string kernel;
-  std::string initrd;
-  std::string kernel_release;
-  std::string image_hash;
-  uint64_t memory_mib = 512;
-  unsigned cpus = 1;
-  std::string accel = "auto";
-  std::vector<std::string> extra_append;  // extra kernel command line words
-};
+// The VM registry: every VM has a state directory STATE/vms/NAME holding its
+// record (vm.yaml, naming its backend), its lock and whatever its backend
+// keeps there. These functions work for every backend.
 
-// A VM as kcr knows it from its state directory.
-struct VmInfo {
-  std::string name;
-  std::string state;  // "running" or "exited" (QEMU gone)
-  std::string dir;    // state directory
-  std::string image;
-  std::string image_hash;
-  std::string kernel_release;
-  std::string accel;
-  std::string created;  // ISO-8601 UTC
-  pid_t pid = 0;
-  uint64_t memory_mib = 0;
-  unsigned cpus = 0;
-  uint64_t boot_ms = 0;  // from QEMU start to the agent's hello
-};
-
-using Progress = std::function<void(const std::string&)>;
-
-// Starts a VM and returns once its agent said hello. On failure nothing is
-// left behind (no QEMU, no state directory) and the error carries the tail of
-// the serial log.
+// Starts a VM with the backend OPTIONS names and returns once its agent said
+// hello. On failure nothing is left behind (no VM, no state directory) and
+// the error carries the tail of the serial log.
 VmInfo start_vm(const core::Config& cfg, const VmStartOptions& options, proto::Hello* hello,
                 const Progress& progress = {});
 
-// Shuts the VM down (agent shutdown, then QMP quit, then SIGKILL) and removes
-// its state. Throws when no such VM exists.
+// Shuts the VM down (its backend's gentlest way first) and removes its
+// state. Throws when no such VM exists.
 void stop_vm(const core::Config& cfg, const std::string& name);
 
-// All VMs in the state directory. VMs whose QEMU has gone are reported once
-// with state "exited" and their state is removed.
+// All VMs in the state directory. VMs that have gone are reported once with
+// state "exited" and their state is removed.
 std::vector<VmInfo> list_vms(const core::Config& cfg);
 
-// The VM named NAME; throws kcr::Error with a hint when there is none.
+// The running VM named NAME; throws kcr::Error with a hint when there is none.
 VmInfo get_vm(const core::Config& cfg, const std::string& name);
 
-// The last LINES lines of a VM's serial log (empty when there is none).
-std::string serial_tail(const std::string& vm_dir, std::size_t lines);
+// The last LINES lines of the VM's serial log (empty when there is none).
+std::string serial_tail(const VmInfo& info, std::size_t lines);
 
 // Exclusive use of one running VM: holds its lock and a connection to its
 // agent for as long as it lives, so two kcr commands never drive one VM at once.
@@ -77,9 +45,17 @@ class VmSession {
   VmSession(const core::Config& cfg, const std::string& name,
             std::chrono::seconds lock_wait = std::chrono::seconds(300));
 
+  // A session over parts already at hand (the engine's tests use fakes).
+  VmSession(VmInfo info, Backend& backend, std::unique_ptr<AgentChannel> agent, proto::Hello hello,
+            UniqueFd lock = {});
+
   const VmInfo& info() const { return m_info; }
   const proto::Hello& hello() const { return m_hello; }
-  AgentClient& agent() { return *m_agent; }
+  AgentChannel& agent() { return *m_agent; }
+  Backend& backend() { return *m_backend; }
+
+  // True while the VM runs.
+  bool alive() const { return m_backend->alive(m_info); }
 
   // Sends REQUEST and returns the response; errors gain "VM 'NAME': " context.
   proto::Response call(proto::Request request,
@@ -87,26 +63,18 @@ class VmSession {
 
  private:
   VmInfo m_info;
+  Backend* m_backend;
   UniqueFd m_lock;
-  std::unique_ptr<AgentClient> m_agent;
+  std::unique_ptr<AgentChannel> m_agent;
   proto::Hello m_hello;
 };
 
-// What saving a whole VM cost (QEMU's own migration to a file).
-struct SaveResult {
-  uint64_t bytes = 0;
-  uint64_t ms = 0;
-};
-
 // Saves the whole VM NAME (RAM and devices) to PATH, which must not exist,
-// with QEMU's migration to a file descriptor, then lets the VM run on. The
-// alternative to CRIU a user might pick; scripts/bench compares the two.
+// then lets the VM run on. The alternative to CRIU a user might pick;
+// scripts/bench compares the two.
 SaveResult save_vm_state(const core::Config& cfg, const std::string& name, const std::string& path);
 
 // Takes the VM's lock file; waits up to WAIT when another process holds it.
 UniqueFd lock_vm_dir(const std::string& dir, const std::string& name, std::chrono::seconds wait);
-
-// True when PID is a live QEMU serving the VM in DIR (guards against PID reuse).
-bool qemu_alive(pid_t pid, const std::string& dir);
 
 }  // namespace kcr::vm

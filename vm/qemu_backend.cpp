@@ -1,0 +1,195 @@
+#include "vm/qemu_backend.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/files.hpp"
+#include "core/subprocess.hpp"
+#include "vm/agent_client.hpp"
+#include "vm/qemu_command.hpp"
+#include "vm/qmp_client.hpp"
+
+namespace kcr::vm {
+
+namespace {
+
+std::string in_dir(const VmInfo& info, const char* file) {
+  return info.dir + "/" + file;
+}
+
+std::optional<pid_t> read_pid_file(const std::string& dir) {
+  std::string text = core::try_read_file(dir + "/" + k_pid_file, 64).value_or("");
+  try {
+    long pid = std::stol(text);
+    if (pid > 1) return static_cast<pid_t>(pid);
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+// The QEMU pid of INFO: from its record, or from QEMU's pid file while the
+// record does not have it yet (a kcr that died right after starting QEMU).
+pid_t qemu_pid(const VmInfo& info) {
+  return info.pid > 1 ? info.pid : read_pid_file(info.dir).value_or(0);
+}
+
+bool qemu_alive(pid_t pid, const std::string& dir) {
+  if (pid <= 1) return false;
+  auto cmdline = core::try_read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  // A zombie has an empty cmdline; a reused PID will not name our socket.
+  return cmdline && cmdline->find(dir + "/" + k_qmp_socket) != std::string::npos;
+}
+
+void wait_gone(pid_t pid, const std::string& dir, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (qemu_alive(pid, dir) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+
+pid_t QemuBackend::launch(const core::Config& cfg, const VmStartOptions& options, Accel accel,
+                          const std::string& dir) {
+  auto qemu = core::find_program(cfg.qemu);
+  if (!qemu) {
+    throw Error("QEMU ('" + cfg.qemu + "') was not found",
+                "run scripts/setup.sh, or apt-get install qemu-system-x86, or set 'qemu' in the "
+                "config file");
+  }
+  QemuSpec spec;
+  spec.qemu = *qemu;
+  spec.name = options.name;
+  spec.kernel = options.kernel;
+  spec.initrd = options.initrd;
+  spec.state_dir = dir;
+  spec.memory_mib = options.memory_mib;
+  spec.cpus = options.cpus;
+  spec.accel = accel;
+  if (accel == Accel::tcg) spec.tsc_khz = host_tsc_khz();
+  spec.extra_append = options.extra_append;
+
+  mode_t old_umask = ::umask(077);  // sockets and logs QEMU creates are the owner's only
+  core::SubprocessOptions so;
+  so.timeout = std::chrono::seconds(60);
+  core::SubprocessResult r;
+  try {
+    r = core::run_subprocess(build_qemu_argv(spec), so);
+  } catch (...) {
+    ::umask(old_umask);
+    throw;
+  }
+  ::umask(old_umask);
+  if (!r.ok()) {
+    throw Error("QEMU failed to start: " + (core::trim(r.err).empty()
+                                                ? "exit status " + std::to_string(r.exit_code)
+                                                : core::trim(r.err)));
+  }
+  pid_t pid = read_pid_file(dir).value_or(0);
+  if (!qemu_alive(pid, dir)) throw Error("QEMU exited right after starting");
+  // QEMU sets its own umask when it daemonizes; the directory is 0700
+  // already, and the sockets are tightened too.
+  for (const char* f : {k_agent_socket, k_qmp_socket, k_console_socket, k_serial_log}) {
+    ::chmod((dir + "/" + f).c_str(), 0600);
+  }
+  return pid;
+}
+
+bool QemuBackend::alive(const VmInfo& info) const {
+  return qemu_alive(qemu_pid(info), info.dir);
+}
+
+void QemuBackend::terminate(const VmInfo& info, bool ask_agent) {
+  pid_t pid = qemu_pid(info);
+  const std::string& dir = info.dir;
+  if (!qemu_alive(pid, dir)) return;
+  if (ask_agent) {
+    try {
+      AgentClient agent(in_dir(info, k_agent_socket));
+      proto::Request req;
+      req.mutable_shutdown();
+      agent.call(req, std::chrono::seconds(3));
+      wait_gone(pid, dir, std::chrono::seconds(3));
+    } catch (const Error&) {
+    }
+  }
+  if (!qemu_alive(pid, dir)) return;
+  try {
+    QmpClient qmp(in_dir(info, k_qmp_socket), std::chrono::seconds(2));
+    qmp.execute("quit");
+  } catch (const Error&) {
+  }
+  wait_gone(pid, dir, std::chrono::seconds(3));
+  if (!qemu_alive(pid, dir)) return;
+  ::kill(pid, SIGKILL);
+  wait_gone(pid, dir, std::chrono::seconds(5));
+}
+
+std::unique_ptr<AgentChannel> QemuBackend::connect_agent(const VmInfo& info) {
+  return std::make_unique<AgentClient>(in_dir(info, k_agent_socket));
+}
+
+UniqueFd QemuBackend::connect_console(const VmInfo& info) {
+  return core::connect_unix(in_dir(info, k_console_socket),
+                            "the serial console of VM '" + info.name + "'");
+}
+
+std::string QemuBackend::serial_log_path(const VmInfo& info) const {
+  return in_dir(info, k_serial_log);
+}
+
+SaveResult QemuBackend::save(const VmInfo& info, const std::string& path) {
+  UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out) throw_errno("create " + path);
+  auto started = std::chrono::steady_clock::now();
+  try {
+    QmpClient qmp(in_dir(info, k_qmp_socket), std::chrono::seconds(10));
+    // QEMU 7.2 caps migration at 32 MiB/s by default; a file takes all it can.
+    qmp.execute("migrate-set-parameters", R"({"max-bandwidth":107374182400})");
+    qmp.send_fd("kcrsave", out.get());
+    qmp.execute("migrate", R"({"uri":"fd:kcrsave"})");
+    auto deadline = started + std::chrono::minutes(10);
+    for (;;) {
+      std::string status = qmp.execute("query-migrate");
+      if (status.find("\"completed\"") != std::string::npos) break;
+      if (status.find("\"failed\"") != std::string::npos) {
+        throw Error("QEMU's migration to " + path + " failed: " + status);
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        qmp.execute("migrate_cancel");
+        throw Error("QEMU's migration to " + path + " did not finish in 10 minutes");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    SaveResult result;
+    result.ms = core::ms_since(started);
+    qmp.execute("cont");
+    struct stat st {};
+    if (::fstat(out.get(), &st) == 0) result.bytes = static_cast<uint64_t>(st.st_size);
+    return result;
+  } catch (...) {
+    ::unlink(path.c_str());
+    throw;
+  }
+}
+
+void QemuBackend::link(const VmInfo& a, const VmInfo& b) {
+  // Each VM's NIC sends to STATE/peer.sock: point it at the other's net.sock.
+  auto point = [](const VmInfo& from, const VmInfo& to) {
+    std::string link = in_dir(from, k_peer_socket);
+    std::string tmp = link + ".new";
+    ::unlink(tmp.c_str());
+    std::string target = in_dir(to, k_net_socket);
+    if (::symlink(target.c_str(), tmp.c_str()) != 0) throw_errno("symlink " + tmp);
+    if (::rename(tmp.c_str(), link.c_str()) != 0) throw_errno("rename " + tmp);
+  };
+  point(a, b);
+  point(b, a);
+}
+
+}  // namespace kcr::vm

@@ -1,0 +1,28 @@
+#pragma once
+
+#include "vm/backend.hpp"
+
+namespace kcr::vm {
+
+// VMs run by kcr's own daemonized `qemu-system-x86_64 -M microvm`: QMP,
+// the agent's virtio-serial port and the serial console are unix sockets in
+// the VM's state directory; the migration link is a `-netdev dgram` socket.
+class QemuBackend final : public Backend {
+ public:
+  std::string name() const override { return "qemu"; }
+  pid_t launch(const core::Config& cfg, const VmStartOptions& options, Accel accel,
+               const std::string& dir) override;
+  // Reads /proc/PID/cmdline: the process must name this VM's QMP socket.
+  bool alive(const VmInfo& info) const override;
+  // The agent's shutdown, then QMP quit, then SIGKILL.
+  void terminate(const VmInfo& info, bool ask_agent) override;
+  std::unique_ptr<AgentChannel> connect_agent(const VmInfo& info) override;
+  UniqueFd connect_console(const VmInfo& info) override;
+  std::string serial_log_path(const VmInfo& info) const override;
+  // QEMU's migration to a file descriptor handed over QMP.
+  SaveResult save(const VmInfo& info, const std::string& path) override;
+  // Points each VM's peer.sock at the other's net.sock.
+  void link(const VmInfo& a, const VmInfo& b) override;
+};
+
+}  // namespace kcr::vm
