@@ -156,7 +156,8 @@ void register_vm_commands(CLI::App& app, Context& ctx) {
       ->check(CLI::Range(1, 64));
   s->add_option("--image", start_args->image, "Guest image to boot (default: config, 'default')");
   s->add_option("--accel", start_args->accel,
-                "auto, kvm or tcg (default: auto = KVM when /dev/kvm works)")
+                "auto, kvm or tcg (default: auto = KVM once a boot proved it works on this host, "
+                "else TCG, saying why)")
       ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
   add_json_flag(s, ctx);
   s->footer("Example:\n  kcr vm start demo --memory 1G");

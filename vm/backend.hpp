@@ -67,6 +67,10 @@ class Backend {
   // The name recorded in each VM's state file ("qemu").
   virtual std::string name() const = 0;
 
+  // The hypervisor's version ("QEMU emulator version 7.2.22"): part of the
+  // key under which KVM's verdict on this host is remembered.
+  virtual std::string version(const core::Config& cfg) = 0;
+
   // Starts the VM OPTIONS describes with ACCEL, its state in DIR (created,
   // empty, locked by the caller), and returns the hypervisor's pid once the
   // VM runs; its agent may not have answered yet. Throws kcr::Error with the

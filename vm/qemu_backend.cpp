@@ -52,18 +52,31 @@ void wait_gone(pid_t pid, const std::string& dir, std::chrono::milliseconds time
   }
 }
 
-}  // namespace
-
-pid_t QemuBackend::launch(const core::Config& cfg, const VmStartOptions& options, Accel accel,
-                          const std::string& dir) {
+std::string find_qemu(const core::Config& cfg) {
   auto qemu = core::find_program(cfg.qemu);
   if (!qemu) {
     throw Error("QEMU ('" + cfg.qemu + "') was not found",
                 "run scripts/setup.sh, or apt-get install qemu-system-x86, or set 'qemu' in the "
                 "config file");
   }
+  return *qemu;
+}
+
+}  // namespace
+
+std::string QemuBackend::version(const core::Config& cfg) {
+  core::SubprocessOptions so;
+  so.timeout = std::chrono::seconds(10);
+  auto r = core::run_subprocess({find_qemu(cfg), "--version"}, so);
+  std::string first = r.out.substr(0, r.out.find('\n'));
+  return r.ok() && !first.empty() ? core::trim(first) : "unknown";
+}
+
+pid_t QemuBackend::launch(const core::Config& cfg, const VmStartOptions& options, Accel accel,
+                          const std::string& dir) {
+  std::string qemu = find_qemu(cfg);
   QemuSpec spec;
-  spec.qemu = *qemu;
+  spec.qemu = qemu;
   spec.name = options.name;
   spec.kernel = options.kernel;
   spec.initrd = options.initrd;

@@ -10,6 +10,8 @@ namespace kcr::vm {
 class QemuBackend final : public Backend {
  public:
   std::string name() const override { return "qemu"; }
+  // The first line of `qemu-system-x86_64 --version`.
+  std::string version(const core::Config& cfg) override;
   pid_t launch(const core::Config& cfg, const VmStartOptions& options, Accel accel,
                const std::string& dir) override;
   // Reads /proc/PID/cmdline: the process must name this VM's QMP socket.

@@ -87,8 +87,10 @@ void remove_dir(const std::string& dir) {
 
 }  // namespace
 
-std::string serial_tail(const VmInfo& info, std::size_t lines) {
-  std::ifstream in(backend_named(info.backend).serial_log_path(info));
+namespace {
+
+std::string serial_tail(Backend& backend, const VmInfo& info, std::size_t lines) {
+  std::ifstream in(backend.serial_log_path(info));
   std::deque<std::string> tail;
   std::string line;
   while (std::getline(in, line)) {
@@ -99,6 +101,12 @@ std::string serial_tail(const VmInfo& info, std::size_t lines) {
   std::string out;
   for (const auto& l : tail) out += "  | " + l + "\n";
   return out;
+}
+
+}  // namespace
+
+std::string serial_tail(const VmInfo& info, std::size_t lines) {
+  return serial_tail(backend_named(info.backend), info, lines);
 }
 
 UniqueFd lock_vm_dir(const std::string& dir, const std::string& name, std::chrono::seconds wait) {
@@ -134,11 +142,17 @@ VmInfo record_or_bare(const std::string& dir, const std::string& name) {
   return bare;
 }
 
-// Boots the VM in DIR and waits for its agent; fills INFO.
+// A guest under working KVM reaches its agent in a second or two; one that
+// has not after this long is taken for KVM not working here (guest.md: some
+// hosts' KVM runs a guest that never prints a line).
+constexpr std::chrono::seconds k_kvm_probe_timeout{20};
+
+// Boots the VM in INFO.dir with ACCEL and waits up to WAIT for its agent;
+// fills INFO.
 proto::Hello boot(const core::Config& cfg, const VmStartOptions& options, Backend& backend,
-                  VmInfo& info, const Progress& progress) {
-  Accel accel = choose_accel(options.accel);
+                  Accel accel, std::chrono::seconds wait, VmInfo& info, const Progress& progress) {
   info.accel = to_string(accel);
+  info.pid = 0;
   if (progress) {
     progress("starting VM '" + options.name + "' (" + info.accel + ", " +
              std::to_string(options.memory_mib) + " MiB, " + std::to_string(options.cpus) +
@@ -157,11 +171,11 @@ proto::Hello boot(const core::Config& cfg, const VmStartOptions& options, Backen
   };
   proto::Hello h;
   try {
-    h = agent->wait_hello(std::chrono::seconds(cfg.boot_timeout_s), still_alive);
+    h = agent->wait_hello(wait, still_alive);
   } catch (const Error& e) {
     std::string msg = e.what();
     if (msg == "the agent did not say hello in time") {
-      msg = "the guest's agent did not answer within " + std::to_string(cfg.boot_timeout_s) + " s";
+      msg = "the guest's agent did not answer within " + std::to_string(wait.count()) + " s";
     }
     throw Error(msg,
                 "the guest's serial log is below; 'boot_timeout' in the config file "
@@ -177,12 +191,66 @@ proto::Hello boot(const core::Config& cfg, const VmStartOptions& options, Backen
   return h;
 }
 
+// Ends a failed boot and empties its state directory for the next try.
+void clear_failed_boot(Backend& backend, const VmInfo& info) {
+  backend.terminate(info, false);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(info.dir, ec)) {
+    if (entry.path().filename() != k_lock) fs::remove_all(entry.path(), ec);
+  }
+}
+
+// Boots with the accelerator OPTIONS asks for. "auto" takes KVM only once a
+// boot has proved it works on this host, and falls back to TCG, saying why,
+// when KVM aborts or never brings the guest up; the verdict is remembered
+// per backend version and host kernel so the next boot does not pay again.
+proto::Hello boot_with_accel(const core::Config& cfg, const VmStartOptions& options,
+                             Backend& backend, VmInfo& info, const Progress& progress) {
+  const std::chrono::seconds full_wait{cfg.boot_timeout_s};
+  Accel accel = choose_accel(options.accel);
+  if (options.accel != "auto" || accel == Accel::tcg) {
+    return boot(cfg, options, backend, accel, full_wait, info, progress);
+  }
+  KvmVerdicts verdicts(cfg.cache_dir + "/kvm-verdicts.yaml");
+  std::string key =
+      backend.name() + " | " + backend.version(cfg) + " | host kernel " + host_kernel_release();
+  auto known = verdicts.find(key);
+  if (known && !known->works) {
+    if (progress) {
+      progress("KVM does not work on this host (" + known->reason +
+               "); using TCG (verdict remembered in " + verdicts.path() + ")");
+    }
+    return boot(cfg, options, backend, Accel::tcg, full_wait, info, progress);
+  }
+  try {
+    auto wait = known ? full_wait : std::min(full_wait, k_kvm_probe_timeout);
+    proto::Hello h = boot(cfg, options, backend, Accel::kvm, wait, info, progress);
+    if (!known) verdicts.remember(key, {true, {}});
+    return h;
+  } catch (const Error& e) {
+    std::string reason = e.what();
+    reason = reason.substr(0, reason.find('\n'));
+    clear_failed_boot(backend, info);
+    if (progress) {
+      progress("KVM does not work on this host (" + reason + "); falling back to TCG");
+    }
+    proto::Hello h = boot(cfg, options, backend, Accel::tcg, full_wait, info, progress);
+    // Only a guest that boots under TCG shows that KVM was to blame.
+    verdicts.remember(key, {false, reason});
+    return h;
+  }
+}
+
 }  // namespace
 
 VmInfo start_vm(const core::Config& cfg, const VmStartOptions& options, proto::Hello* hello,
                 const Progress& progress) {
+  return start_vm(cfg, backend_named(options.backend), options, hello, progress);
+}
+
+VmInfo start_vm(const core::Config& cfg, Backend& backend, const VmStartOptions& options,
+                proto::Hello* hello, const Progress& progress) {
   core::validate_name("VM name", options.name);
-  Backend& backend = backend_named(options.backend);
 
   make_private_dir(vms_root(cfg));
   std::string dir = vms_root(cfg) + "/" + options.name;
@@ -190,7 +258,8 @@ VmInfo start_vm(const core::Config& cfg, const VmStartOptions& options, proto::H
     if (errno != EEXIST) throw_errno("create " + dir);
     // A VM of that name exists, or it died and left state behind.
     VmInfo existing = record_or_bare(dir, options.name);
-    if (backend_named(existing.backend).alive(existing)) {
+    if (existing.backend == backend.name() ? backend.alive(existing)
+                                           : backend_named(existing.backend).alive(existing)) {
       throw Error("VM '" + options.name + "' already exists",
                   "pick another name, or stop it first: kcr vm stop " + options.name,
                   ExitCode::usage);
@@ -213,11 +282,11 @@ VmInfo start_vm(const core::Config& cfg, const VmStartOptions& options, proto::H
   UniqueFd lock;
   try {
     lock = lock_vm_dir(dir, options.name, std::chrono::seconds(0));
-    proto::Hello h = boot(cfg, options, backend, info, progress);
+    proto::Hello h = boot_with_accel(cfg, options, backend, info, progress);
     if (hello) *hello = h;
     return info;
   } catch (const Error& e) {
-    std::string tail = serial_tail(info, 15);
+    std::string tail = serial_tail(backend, info, 15);
     backend.terminate(info, false);
     remove_dir(dir);
     std::string hint = e.hint();

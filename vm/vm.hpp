@@ -19,8 +19,14 @@ namespace kcr::vm {
 // Starts a VM with the backend OPTIONS names and returns once its agent said
 // hello. On failure nothing is left behind (no VM, no state directory) and
 // the error carries the tail of the serial log.
+// With --accel auto, KVM is used once a boot proved it works on this host;
+// otherwise TCG, with one progress line saying why.
 VmInfo start_vm(const core::Config& cfg, const VmStartOptions& options, proto::Hello* hello,
                 const Progress& progress = {});
+
+// The same with BACKEND instead of the one OPTIONS names (tests use fakes).
+VmInfo start_vm(const core::Config& cfg, Backend& backend, const VmStartOptions& options,
+                proto::Hello* hello, const Progress& progress = {});
 
 // Shuts the VM down (its backend's gentlest way first) and removes its
 // state. Throws when no such VM exists.
