@@ -13,6 +13,7 @@
 #include "images/initramfs.hpp"
 #include "images/manifest.hpp"
 #include "images/modules.hpp"
+#include "temp_dir.hpp"
 #include "test_images_util.hpp"
 
 namespace fs = std::filesystem;
@@ -21,19 +22,7 @@ namespace kcr::images {
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "kcr-images-test-XXXXXX").string();
-    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
-    m_path = t;
-  }
-  ~TempDir() { fs::remove_all(m_path); }
-  const std::string& path() const { return m_path; }
-
- private:
-  std::string m_path;
-};
+using kcr::test::TempDir;
 
 struct ArchiveMember {
   std::string name;
