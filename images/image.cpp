@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "core/criu_options.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "core/sha256.hpp"
@@ -167,13 +168,11 @@ std::string kernel_deb_path(const core::Config& cfg, const std::string& kernel_d
 }
 
 std::string host_criu_version(const std::string& criu) {
-  auto r = core::run_subprocess({criu, "--version"});
+  auto r = core::run_subprocess(core::criu_version_argv(criu));
   if (!r.ok()) throw Error("'" + criu + " --version' failed: " + first_line(r.err));
-  auto pos = r.out.find("Version:");
-  if (pos == std::string::npos) throw Error("cannot parse '" + criu + " --version' output");
-  std::string v = first_line(r.out.substr(pos + 8));
-  v.erase(0, v.find_first_not_of(" \t"));
-  return v.substr(0, v.find_last_not_of(" \t\r") + 1);
+  std::string version = core::parse_criu_version(r.out);
+  if (version.empty()) throw Error("cannot parse '" + criu + " --version' output");
+  return version;
 }
 
 std::string require_host_program(const std::string& name, const std::string& package) {

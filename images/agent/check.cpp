@@ -3,8 +3,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
-#include <sstream>
-
+#include "core/criu_options.hpp"
 #include "core/error.hpp"
 #include "images/agent/process.hpp"
 
@@ -25,26 +24,16 @@ std::string trim(const std::string& text) {
   return text.substr(begin, end - begin + 1);
 }
 
-std::string parse_criu_version(const std::string& output) {
-  std::istringstream in(output);
-  std::string line;
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (line.rfind("Version:", 0) == 0) return trim(line.substr(8));
-  }
-  return {};
-}
-
 CriuStatus probe_criu() {
   CriuStatus status;
   utsname names{};
   if (::uname(&names) == 0) status.kernel_release = names.release;
   try {
-    auto version = run_command({k_criu, "--version"}, k_criu_timeout);
+    auto version = run_command(core::criu_version_argv(k_criu), k_criu_timeout);
     if (WIFEXITED(version.status) && WEXITSTATUS(version.status) == 0) {
-      status.version = parse_criu_version(version.output);
+      status.version = core::parse_criu_version(version.output);
     }
-    auto check = run_command({k_criu, "check"}, k_criu_timeout);
+    auto check = run_command(core::criu_check_argv(k_criu), k_criu_timeout);
     status.check_output = trim(check.output);
     if (check.timed_out) status.check_output += "\n(criu check timed out)";
     status.ok = !check.timed_out && check.output.find("Looks good.") != std::string::npos;
@@ -55,12 +44,9 @@ CriuStatus probe_criu() {
 }
 
 bool check_criu_feature(const std::string& name, std::string* output) {
-  bool valid = !name.empty() && name.size() <= 32;
-  for (char c : name) {
-    valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
-  }
-  if (!valid) throw Error("'" + name + "' is not a CRIU feature name");
-  auto check = run_command({k_criu, "check", "--feature", name}, k_criu_timeout);
+  // An empty name would make the whole "criu check" of criu_check_argv.
+  if (name.empty()) throw Error("'' is not a CRIU feature name");
+  auto check = run_command(core::criu_check_argv(k_criu, name), k_criu_timeout);
   *output = trim(check.output);
   return !check.timed_out && WIFEXITED(check.status) && WEXITSTATUS(check.status) == 0 &&
          check.output.find("is supported") != std::string::npos;
