@@ -5,6 +5,7 @@
 
 #include "core/criu_options.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "images/agent/process.hpp"
 
 namespace kcr::agent {
@@ -16,14 +17,6 @@ constexpr std::chrono::seconds k_criu_timeout{30};
 
 }  // namespace
 
-std::string trim(const std::string& text) {
-  const char* space = " \t\r\n";
-  auto begin = text.find_first_not_of(space);
-  if (begin == std::string::npos) return {};
-  auto end = text.find_last_not_of(space);
-  return text.substr(begin, end - begin + 1);
-}
-
 CriuStatus probe_criu() {
   CriuStatus status;
   utsname names{};
@@ -34,7 +27,7 @@ CriuStatus probe_criu() {
       status.version = core::parse_criu_version(version.output);
     }
     auto check = run_command(core::criu_check_argv(k_criu), k_criu_timeout);
-    status.check_output = trim(check.output);
+    status.check_output = core::trim(check.output);
     if (check.timed_out) status.check_output += "\n(criu check timed out)";
     status.ok = !check.timed_out && check.output.find("Looks good.") != std::string::npos;
   } catch (const std::exception& e) {
@@ -47,7 +40,7 @@ bool check_criu_feature(const std::string& name, std::string* output) {
   // An empty name would make the whole "criu check" of criu_check_argv.
   if (name.empty()) throw Error("'' is not a CRIU feature name");
   auto check = run_command(core::criu_check_argv(k_criu, name), k_criu_timeout);
-  *output = trim(check.output);
+  *output = core::trim(check.output);
   return !check.timed_out && WIFEXITED(check.status) && WEXITSTATUS(check.status) == 0 &&
          check.output.find("is supported") != std::string::npos;
 }

@@ -19,7 +19,4 @@ CriuStatus probe_criu();
 // NAME must be [a-z0-9_-] (throws kcr::Error otherwise). OUTPUT gets CRIU's words.
 bool check_criu_feature(const std::string& name, std::string* output);
 
-// Returns text without leading and trailing whitespace.
-std::string trim(const std::string& text);
-
 }  // namespace kcr::agent
