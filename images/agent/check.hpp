@@ -19,4 +19,7 @@ CriuStatus probe_criu();
 // NAME must be [a-z0-9_-] (throws kcr::Error otherwise). OUTPUT gets CRIU's words.
 bool check_criu_feature(const std::string& name, std::string* output);
 
+// The criu binary every CRIU run of the agent executes.
+std::string criu_binary();
+
 }  // namespace kcr::agent

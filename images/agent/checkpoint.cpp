@@ -24,6 +24,7 @@
 #include "core/files.hpp"
 #include "core/names.hpp"
 #include "core/unique_fd.hpp"
+#include "images/agent/check.hpp"
 #include "images/agent/log.hpp"
 #include "images/agent/process.hpp"
 #include "images/agent/staging.hpp"
@@ -33,7 +34,6 @@ namespace kcr::agent {
 
 namespace {
 
-constexpr const char* k_criu = "criu";
 constexpr std::chrono::milliseconds k_idle_poll{10};
 constexpr std::chrono::seconds k_restore_timeout{600};
 constexpr std::chrono::seconds k_exit_wait{3};
@@ -183,7 +183,7 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
     target.lazy_port = request.page_server_port();
     target.status_fd = k_passed_fd;
   }
-  std::vector<std::string> argv = core::criu_dump_argv(k_criu, target, request.options());
+  std::vector<std::string> argv = core::criu_dump_argv(criu_binary(), target, request.options());
   remove_tree(dir);
   make_dirs(target.images_dir);
   // A pre-dump round stays for the next round unless it fails; the final
@@ -373,8 +373,8 @@ pid_t Checkpointer::start_lazy_pages(const proto::RestoreRequest& request,
   lazy.port = request.page_server_port();
   lazy.status_fd = k_passed_fd;
   StatusPipe status_pipe;
-  pid_t pid = spawn_criu(core::criu_lazy_pages_argv(k_criu, lazy), work_dir + "/lazy-pages.out",
-                         status_pipe.write_end.get());
+  pid_t pid = spawn_criu(core::criu_lazy_pages_argv(criu_binary(), lazy),
+                         work_dir + "/lazy-pages.out", status_pipe.write_end.get());
   status_pipe.write_end.reset();
   auto deadline = Clock::now() + std::chrono::seconds(30);
   for (;;) {
@@ -495,7 +495,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   target.work_dir = dir + "/work";
   target.pid_file = target.work_dir + "/restore.pid";
   target.lazy_pages = request.lazy_pages();
-  std::vector<std::string> argv = core::criu_restore_argv(k_criu, target, request.options());
+  std::vector<std::string> argv = core::criu_restore_argv(criu_binary(), target, request.options());
   make_dir(target.work_dir);
   ::unlink(target.pid_file.c_str());  // --pidfile refuses an existing file
   const std::string log_path = target.work_dir + "/" + target.log_file;
