@@ -5,8 +5,8 @@
 
 #include "cli/context.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "images/image.hpp"
-#include "images/initramfs.hpp"
 #include "images/kernel_build.hpp"
 #include "images/kernel_config.hpp"
 
@@ -121,9 +121,9 @@ void check_kernel(Context& ctx, const CheckKernelArgs& a) {
                   "build it with 'kcr image build --kernel source' (~11 minutes on 2 cores)");
     }
     config = {"kernel " + kernel->release + " built from source (" + kernel->dir + ")",
-              images::read_file(kernel->config)};
+              core::read_file(kernel->config)};
   } else if (!a.config_file.empty()) {
-    config = {a.config_file, images::read_file(a.config_file)};
+    config = {a.config_file, core::read_file(a.config_file)};
   } else if (a.debian || !a.kernel_deb.empty()) {
     config = images::debian_kernel_config(ctx.config(), a.kernel_deb,
                                           [&](const std::string& l) { progress(ctx, l); });

@@ -12,9 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/names.hpp"
 #include "core/time.hpp"
 
@@ -227,14 +227,12 @@ bool CheckpointStore::exists(const std::string& name) const {
 CheckpointManifest CheckpointStore::load(const std::string& name) const {
   validate_name("checkpoint name", name);
   std::string path = dir(name) + "/" + k_manifest;
-  std::ifstream in(path);
-  if (!in) {
+  auto text = try_read_file(path);
+  if (!text) {
     throw Error("no checkpoint named '" + name + "'",
                 "kcr checkpoints ls lists the checkpoints in " + m_root);
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  CheckpointManifest m = manifest_from_yaml(ss.str(), path);
+  CheckpointManifest m = manifest_from_yaml(*text, path);
   if (m.name != name) throw Error(path + ": manifest names checkpoint '" + m.name + "'");
   return m;
 }
@@ -417,11 +415,7 @@ void CheckpointWriter::file_done(const std::string& path, uint64_t size, const s
 std::string CheckpointWriter::read_small(const std::string& path, std::size_t max_bytes) const {
   auto it = m_files.find(path);
   if (it == m_files.end() || !it->second.done) return {};
-  std::ifstream in(m_tmp + "/" + path, std::ios::binary);
-  std::string out(std::min<uint64_t>(it->second.size, max_bytes), '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<std::size_t>(in.gcount()));
-  return out;
+  return try_read_file(m_tmp + "/" + path, max_bytes).value_or("");
 }
 
 std::vector<CheckpointFile> CheckpointWriter::received_files() const {
@@ -453,13 +447,7 @@ void CheckpointWriter::commit(CheckpointManifest m) {
   if (!has_images) throw Error("checkpoint transfer: no CRIU image files arrived");
   m.name = m_name;
   std::string manifest_path = m_tmp + "/" + k_manifest;
-  {
-    std::ofstream out(manifest_path, std::ios::trunc);
-    out << manifest_to_yaml(m);
-    out.flush();
-    if (!out) throw Error("cannot write " + manifest_path);
-  }
-  fsync_path(manifest_path, O_RDONLY);
+  write_file_atomic(manifest_path, manifest_to_yaml(m), 0644);
   fsync_path(m_tmp + "/images", O_RDONLY | O_DIRECTORY);
   for (const auto& r : m.pre_dumps) {
     std::string round = m_tmp + "/parents/" + std::to_string(r.round);

@@ -3,10 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace kcr::core {
 
@@ -134,11 +133,8 @@ Config load_config(const std::string& explicit_path) {
       path = "/etc/kcr/config.yaml";
     }
   }
-  std::ifstream in(path);
-  if (in) {
-    std::stringstream ss;
-    ss << in.rdbuf();
-    c = parse_config(ss.str(), path, c);
+  if (auto text = try_read_file(path)) {
+    c = parse_config(*text, path, c);
   } else if (required) {
     throw Error("config file " + path + " cannot be read", "check the path given to --config",
                 ExitCode::usage);

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace kcr::core {
 
@@ -102,6 +103,30 @@ std::vector<std::string> criu_lazy_pages_argv(const std::string& criu,
     argv.push_back(std::to_string(target.status_fd));
   }
   return argv;
+}
+
+std::vector<std::string> criu_check_argv(const std::string& criu, const std::string& feature) {
+  if (feature.empty()) return {criu, "check"};
+  bool valid = feature.size() <= 32;
+  for (char c : feature) {
+    valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+  }
+  if (!valid) throw Error("'" + feature + "' is not a CRIU feature name");
+  return {criu, "check", "--feature", feature};
+}
+
+std::vector<std::string> criu_version_argv(const std::string& criu) {
+  return {criu, "--version"};
+}
+
+std::string parse_criu_version(const std::string& output) {
+  std::istringstream in(output);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.starts_with("Version:")) return trim(std::string_view(line).substr(8));
+  }
+  return {};
 }
 
 std::string criu_log_errors(const std::string& log, std::size_t max_lines) {

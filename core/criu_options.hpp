@@ -58,6 +58,16 @@ std::vector<std::string> criu_restore_argv(const std::string& criu, const CriuRe
 std::vector<std::string> criu_lazy_pages_argv(const std::string& criu,
                                               const CriuLazyPagesTarget& target);
 
+// argv for "criu check", or with FEATURE "criu check --feature FEATURE" (CRIU judges one feature
+// per run). Throws kcr::Error unless FEATURE is empty or 1 to 32 of [a-z0-9_-].
+std::vector<std::string> criu_check_argv(const std::string& criu, const std::string& feature = {});
+
+// argv for "criu --version".
+std::vector<std::string> criu_version_argv(const std::string& criu);
+
+// X of the "Version: X" line of "criu --version" output; empty when there is none.
+std::string parse_criu_version(const std::string& output);
+
 // Throws kcr::Error (usage) unless MODE is "", soft, full, strict or ignore.
 void validate_manage_cgroups_mode(const std::string& mode);
 

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,24 +11,31 @@
 
 #include "core/unique_fd.hpp"
 
+// Small file, socket, time and text helpers that kcr and the agent share: libc and the
+// standard library only, so the agent can link them.
 namespace kcr::core {
 
-// The whole content of PATH; throws kcr::Error when it cannot be read or is larger than MAX.
+// The whole content of PATH; throws kcr::Error ("cannot read PATH: strerror") when it cannot be
+// opened or read, or when it is larger than MAX bytes.
 std::string read_file(const std::string& path, std::size_t max = SIZE_MAX);
 
-// Up to MAX bytes of PATH, or nullopt when it cannot be read.
+// Up to MAX bytes of PATH (the rest is not read), or nullopt when PATH cannot be opened/read.
+// For /proc files and best-effort log reads.
 std::optional<std::string> try_read_file(const std::string& path, std::size_t max = SIZE_MAX);
 
-// Writes CONTENT to PATH atomically (temp file, fsync, rename, fsync of the directory).
+// Writes CONTENT to PATH atomically: a temp file in the same directory (O_CLOEXEC, MODE), write,
+// fsync, rename over PATH, fsync the directory. Readers see the old or the new file, never a
+// part. Throws kcr::Error; removes the temp file on failure.
 void write_file_atomic(const std::string& path, std::string_view content, mode_t mode = 0600);
 
-// A connected unix stream socket to PATH; throws kcr::Error naming WHAT.
+// A connected AF_UNIX stream socket (SOCK_CLOEXEC) to PATH; throws kcr::Error naming WHAT and
+// the path ("connect to WHAT (PATH): strerror"). Rejects paths longer than sun_path.
 UniqueFd connect_unix(const std::string& path, const std::string& what = "socket");
 
-// Milliseconds since START on the steady clock.
+// Milliseconds elapsed since START on the steady clock.
 uint64_t ms_since(std::chrono::steady_clock::time_point start);
 
-// TEXT without leading and trailing white space.
+// TEXT without leading and trailing white space (space, \t, \r, \n, \v, \f).
 std::string trim(std::string_view text);
 
 }  // namespace kcr::core

@@ -14,7 +14,9 @@
 
 #include <fmt/format.h>
 
+#include "core/criu_options.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/sha256.hpp"
 #include "core/subprocess.hpp"
 #include "core/time.hpp"
@@ -166,13 +168,11 @@ std::string kernel_deb_path(const core::Config& cfg, const std::string& kernel_d
 }
 
 std::string host_criu_version(const std::string& criu) {
-  auto r = core::run_subprocess({criu, "--version"});
+  auto r = core::run_subprocess(core::criu_version_argv(criu));
   if (!r.ok()) throw Error("'" + criu + " --version' failed: " + first_line(r.err));
-  auto pos = r.out.find("Version:");
-  if (pos == std::string::npos) throw Error("cannot parse '" + criu + " --version' output");
-  std::string v = first_line(r.out.substr(pos + 8));
-  v.erase(0, v.find_first_not_of(" \t"));
-  return v.substr(0, v.find_last_not_of(" \t\r") + 1);
+  std::string version = core::parse_criu_version(r.out);
+  if (version.empty()) throw Error("cannot parse '" + criu + " --version' output");
+  return version;
 }
 
 std::string require_host_program(const std::string& name, const std::string& package) {
@@ -275,7 +275,7 @@ std::string compute_content_hash(std::string_view kernel_label, const std::strin
 std::optional<ImageManifest> load_manifest(const std::string& dir) {
   std::string path = dir + "/" + k_manifest_file;
   if (::access(path.c_str(), F_OK) != 0) return std::nullopt;
-  return manifest_from_yaml(read_file(path), dir, path);
+  return manifest_from_yaml(core::read_file(path), dir, path);
 }
 
 bool artifacts_exist(const ImageInfo& info) {
@@ -346,8 +346,8 @@ KernelParts read_source_kernel(const SourceKernel& source) {
   k.release = source.release;
   k.label = "kcr source build " + source.key;
   k.file_name = k_source_kernel_file;
-  k.kernel = read_file(source.vmlinux);
-  k.config = read_file(source.config);
+  k.kernel = core::read_file(source.vmlinux);
+  k.config = core::read_file(source.config);
   return k;
 }
 
@@ -443,8 +443,8 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
     }
     for (const auto& [name, path] : userland.programs) tree.add_host_path(path);
     for (const auto& lib : userland.libraries) tree.add_host_path(lib);
-    tree.add_file("/usr/bin/kcr-agent", read_file(userland.agent_path), 0755);
-    tree.add_file("/usr/bin/kcr-scenario", read_file(userland.scenario_path), 0755);
+    tree.add_file("/usr/bin/kcr-agent", core::read_file(userland.agent_path), 0755);
+    tree.add_file("/usr/bin/kcr-scenario", core::read_file(userland.scenario_path), 0755);
     for (const char* d : {"/proc", "/sys", "/dev", "/tmp", "/run", "/root", "/etc", "/newroot",
                           "/var", "/mnt", "/usr/bin", "/usr/sbin"}) {
       tree.add_dir(d, 0755);
@@ -496,8 +496,8 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
       std::error_code ec;
       if (name != kernel.file_name) fs::remove(dir + "/" + name, ec);
     }
-    write_file_atomic(info.kernel, kernel.kernel, 0644);
-    write_file_atomic(dir + "/" + k_config_file, kernel.config, 0644);
+    core::write_file_atomic(info.kernel, kernel.kernel, 0644);
+    core::write_file_atomic(dir + "/" + k_config_file, kernel.config, 0644);
     progress("writing initramfs (" + megabytes(tree.file_bytes()) + ")");
     write_cpio(tree, info.initrd);
     info.initrd_bytes = fs::file_size(info.initrd);
@@ -506,7 +506,7 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
     for (const auto& [path, e] : tree.entries()) {
       if (e.type == InitramfsTree::Type::file) manifest.files.push_back({path, e.data.size()});
     }
-    write_file_atomic(manifest_path, manifest_to_yaml(manifest), 0644);
+    core::write_file_atomic(manifest_path, manifest_to_yaml(manifest), 0644);
     progress("guest image '" + opts.name + "' written to " + dir);
     return {info, true};
   } catch (const Error& e) {
@@ -541,7 +541,7 @@ KernelConfigText image_kernel_config(const core::Config& cfg, const std::string&
   }
   return {fmt::format("guest image '{}' (kernel {}, {})", name, info.kernel_release,
                       to_string(info.kernel_flavor)),
-          read_file(path)};
+          core::read_file(path)};
 }
 
 std::vector<ImageInfo> list_images(const core::Config& cfg) {

@@ -2,17 +2,15 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <climits>
 #include <memory>
 #include <vector>
 
 #include "core/error.hpp"
-#include "core/unique_fd.hpp"
+#include "core/files.hpp"
 
 namespace kcr::images {
 
@@ -40,34 +38,11 @@ std::string join(const std::string& dir, const std::string& target) {
   return dir == "/" ? "/" + target : dir + "/" + target;
 }
 
-// A temporary file next to the destination that is renamed over it on commit and
-// removed otherwise.
-class AtomicFile {
- public:
-  explicit AtomicFile(const std::string& path) : m_path(path) {
-    m_tmp_path = path + ".tmp-XXXXXX";
-    int fd = ::mkostemp(m_tmp_path.data(), O_CLOEXEC);
-    if (fd < 0) throw_errno("cannot create a temporary file for " + path);
-    m_fd.reset(fd);
-  }
-  ~AtomicFile() {
-    if (!m_committed) ::unlink(m_tmp_path.c_str());
-  }
-  int fd() const { return m_fd.get(); }
-  void commit(unsigned mode) {
-    if (::fchmod(m_fd.get(), mode) != 0) throw_errno("chmod " + m_tmp_path);
-    if (::fsync(m_fd.get()) != 0) throw_errno("fsync " + m_tmp_path);
-    m_fd.reset();
-    if (::rename(m_tmp_path.c_str(), m_path.c_str()) != 0) throw_errno("rename to " + m_path);
-    m_committed = true;
-  }
-
- private:
-  std::string m_path;
-  std::string m_tmp_path;
-  UniqueFd m_fd;
-  bool m_committed = false;
-};
+// libarchive's write callback: the archive grows in a string that is then written atomically.
+la_ssize_t append_to_string(archive*, void* out, const void* buf, size_t len) {
+  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), len);
+  return static_cast<la_ssize_t>(len);
+}
 
 }  // namespace
 
@@ -161,7 +136,7 @@ std::string InitramfsTree::add_host_path(const std::string& host_path) {
       current = next;
     } else if (S_ISREG(st.st_mode)) {
       if (i + 1 != parts.size()) throw Error(next + " is not a directory");
-      add_file(next, read_file(next), st.st_mode & 07777);
+      add_file(next, core::read_file(next), st.st_mode & 07777);
       return next;
     } else {
       throw Error(next + " is not a regular file");
@@ -178,39 +153,8 @@ uint64_t InitramfsTree::file_bytes() const {
   return total;
 }
 
-std::string read_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw_errno("cannot open " + path);
-  std::string data;
-  struct stat st {};
-  if (::fstat(fd.get(), &st) == 0 && st.st_size > 0) {
-    data.reserve(static_cast<std::size_t>(st.st_size));
-  }
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("cannot read " + path);
-    if (n == 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-  }
-  return data;
-}
-
-void write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
-  AtomicFile file(path);
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(file.fd(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("cannot write " + path);
-    done += static_cast<std::size_t>(n);
-  }
-  file.commit(mode);
-}
-
 void write_cpio(const InitramfsTree& tree, const std::string& out_path) {
-  AtomicFile file(out_path);
+  std::string cpio;
   std::unique_ptr<archive, decltype(&archive_write_free)> out(archive_write_new(),
                                                               archive_write_free);
   auto check = [&](int r, const std::string& what) {
@@ -222,7 +166,7 @@ void write_cpio(const InitramfsTree& tree, const std::string& out_path) {
   check(archive_write_set_format_cpio_newc(out.get()), "format");
   check(archive_write_add_filter_none(out.get()), "filter");
   check(archive_write_set_bytes_in_last_block(out.get(), 1), "block size");
-  check(archive_write_open_fd(out.get(), file.fd()), "open");
+  check(archive_write_open(out.get(), &cpio, nullptr, append_to_string, nullptr), "open");
 
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(),
                                                                       archive_entry_free);
@@ -263,7 +207,7 @@ void write_cpio(const InitramfsTree& tree, const std::string& out_path) {
     }
   }
   check(archive_write_close(out.get()), "close");
-  file.commit(0644);
+  core::write_file_atomic(out_path, cpio, 0644);
 }
 
 }  // namespace kcr::images

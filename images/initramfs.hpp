@@ -46,14 +46,8 @@ class InitramfsTree {
 };
 
 // Writes TREE as an uncompressed cpio "newc" archive to OUT_PATH: entries sorted, mtime 0,
-// owner 0:0, so the same tree always gives the same bytes. Writes a temporary file in the
-// same directory, fsyncs and renames it over OUT_PATH. Throws kcr::Error on failure.
+// owner 0:0, so the same tree always gives the same bytes. Replaces OUT_PATH atomically
+// (core::write_file_atomic). Throws kcr::Error on failure.
 void write_cpio(const InitramfsTree& tree, const std::string& out_path);
-
-// Reads the whole file at PATH; throws kcr::Error when it cannot.
-std::string read_file(const std::string& path);
-
-// Writes DATA to PATH atomically (temporary file in the same directory, fsync, rename).
-void write_file_atomic(const std::string& path, std::string_view data, unsigned mode = 0644);
 
 }  // namespace kcr::images

@@ -13,10 +13,10 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/sha256.hpp"
 #include "core/subprocess.hpp"
 #include "core/unique_fd.hpp"
-#include "images/initramfs.hpp"
 #include "images/kernel_config.hpp"
 
 namespace fs = std::filesystem;
@@ -50,7 +50,7 @@ std::optional<SourceKernel> cached_kernel(const core::Config& cfg, const std::st
   for (const auto& file : {k.vmlinux, k.bz_image, k.config, k.dir + "/release"}) {
     if (!fs::is_regular_file(file, ec)) return std::nullopt;
   }
-  std::string release = read_file(k.dir + "/release");
+  std::string release = core::read_file(k.dir + "/release");
   k.release = release.substr(0, release.find('\n'));
   return k;
 }
@@ -238,7 +238,7 @@ SourceKernel build_source_kernel(const core::Config& cfg,
     if (!out.flush()) throw Error("cannot append the fragment to " + tree + "/.config");
   }
   run_logged(make_with({"olddefconfig"}), tree, log, "make olddefconfig");
-  const std::string config_text = read_file(tree + "/.config");
+  const std::string config_text = core::read_file(tree + "/.config");
   auto dropped =
       dropped_options(parse_kernel_config(config_text, tree + "/.config"), kcr_kernel_fragment());
   if (!dropped.empty()) {
@@ -275,7 +275,7 @@ SourceKernel build_source_kernel(const core::Config& cfg,
   if (!ec) fs::rename(tree + "/arch/x86/boot/bzImage", staged.bz_image, ec);
   if (!ec) fs::rename(tree + "/.config", staged.config, ec);
   if (ec) throw Error("cannot move the built kernel into " + stage + ": " + ec.message());
-  write_file_atomic(stage + "/release", first_line(release.out) + "\n", 0644);
+  core::write_file_atomic(stage + "/release", first_line(release.out) + "\n", 0644);
   fs::rename(log, staged.build_log, ec);
   const std::string dir = root + "/" + key;
   fs::remove_all(dir, ec);

@@ -6,18 +6,12 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "images/kernel_fragment.hpp"
 
 namespace kcr::images {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 template <typename OnLine>
 void for_each_line(std::string_view text, OnLine&& on_line) {
@@ -26,7 +20,7 @@ void for_each_line(std::string_view text, OnLine&& on_line) {
   while (start < text.size()) {
     auto end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
-    on_line(trim(text.substr(start, end - start)), ++number);
+    on_line(core::trim(text.substr(start, end - start)), ++number);
     start = end + 1;
   }
 }

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/error.hpp"
-#include "images/initramfs.hpp"
+#include "core/files.hpp"
 
 namespace kcr::images {
 
@@ -65,7 +65,7 @@ std::optional<std::string> resolve_host_library(const std::string& soname,
 }
 
 ElfDeps read_host_elf_deps(const std::string& path) {
-  return parse_elf_deps(read_file(path), path);
+  return parse_elf_deps(core::read_file(path), path);
 }
 
 }  // namespace kcr::images

@@ -3,36 +3,23 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
-#include <sstream>
-
+#include "core/criu_options.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "images/agent/process.hpp"
 
 namespace kcr::agent {
 
 namespace {
 
-constexpr const char* k_criu = "/usr/sbin/criu";
 constexpr std::chrono::seconds k_criu_timeout{30};
 
 }  // namespace
 
-std::string trim(const std::string& text) {
-  const char* space = " \t\r\n";
-  auto begin = text.find_first_not_of(space);
-  if (begin == std::string::npos) return {};
-  auto end = text.find_last_not_of(space);
-  return text.substr(begin, end - begin + 1);
-}
-
-std::string parse_criu_version(const std::string& output) {
-  std::istringstream in(output);
-  std::string line;
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (line.rfind("Version:", 0) == 0) return trim(line.substr(8));
-  }
-  return {};
+std::string criu_binary() {
+  // Looked up on the agent's PATH: the image puts criu where the host has it, /usr/sbin or
+  // /usr/local/sbin.
+  return "criu";
 }
 
 CriuStatus probe_criu() {
@@ -40,12 +27,12 @@ CriuStatus probe_criu() {
   utsname names{};
   if (::uname(&names) == 0) status.kernel_release = names.release;
   try {
-    auto version = run_command({k_criu, "--version"}, k_criu_timeout);
+    auto version = run_command(core::criu_version_argv(criu_binary()), k_criu_timeout);
     if (WIFEXITED(version.status) && WEXITSTATUS(version.status) == 0) {
-      status.version = parse_criu_version(version.output);
+      status.version = core::parse_criu_version(version.output);
     }
-    auto check = run_command({k_criu, "check"}, k_criu_timeout);
-    status.check_output = trim(check.output);
+    auto check = run_command(core::criu_check_argv(criu_binary()), k_criu_timeout);
+    status.check_output = core::trim(check.output);
     if (check.timed_out) status.check_output += "\n(criu check timed out)";
     status.ok = !check.timed_out && check.output.find("Looks good.") != std::string::npos;
   } catch (const std::exception& e) {
@@ -55,13 +42,10 @@ CriuStatus probe_criu() {
 }
 
 bool check_criu_feature(const std::string& name, std::string* output) {
-  bool valid = !name.empty() && name.size() <= 32;
-  for (char c : name) {
-    valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
-  }
-  if (!valid) throw Error("'" + name + "' is not a CRIU feature name");
-  auto check = run_command({k_criu, "check", "--feature", name}, k_criu_timeout);
-  *output = trim(check.output);
+  // An empty name would make the whole "criu check" of criu_check_argv.
+  if (name.empty()) throw Error("'' is not a CRIU feature name");
+  auto check = run_command(core::criu_check_argv(criu_binary(), name), k_criu_timeout);
+  *output = core::trim(check.output);
   return !check.timed_out && WIFEXITED(check.status) && WEXITSTATUS(check.status) == 0 &&
          check.output.find("is supported") != std::string::npos;
 }

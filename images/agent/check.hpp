@@ -19,10 +19,7 @@ CriuStatus probe_criu();
 // NAME must be [a-z0-9_-] (throws kcr::Error otherwise). OUTPUT gets CRIU's words.
 bool check_criu_feature(const std::string& name, std::string* output);
 
-// Extracts X from a "Version: X" line of `criu --version` output; empty when absent.
-std::string parse_criu_version(const std::string& output);
-
-// Returns text without leading and trailing whitespace.
-std::string trim(const std::string& text);
+// The criu binary every CRIU run of the agent executes.
+std::string criu_binary();
 
 }  // namespace kcr::agent

@@ -21,8 +21,10 @@
 
 #include "core/criu_options.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/names.hpp"
 #include "core/unique_fd.hpp"
+#include "images/agent/check.hpp"
 #include "images/agent/log.hpp"
 #include "images/agent/process.hpp"
 #include "images/agent/staging.hpp"
@@ -32,11 +34,11 @@ namespace kcr::agent {
 
 namespace {
 
-constexpr const char* k_criu = "criu";
 constexpr std::chrono::milliseconds k_idle_poll{10};
 constexpr std::chrono::seconds k_restore_timeout{600};
 constexpr std::chrono::seconds k_exit_wait{3};
 constexpr std::size_t k_restore_log_tail = 4096;
+constexpr std::size_t k_log_max = 64 * 1024 * 1024;
 
 void make_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
@@ -70,20 +72,9 @@ class TreeGuard {
   std::string m_path;
 };
 
-// Reads a whole (small) file; empty when it cannot be read.
-std::string read_file(const std::string& path, std::size_t max = 64 * 1024 * 1024) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return {};
-  std::string data;
-  char buf[64 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    data.append(buf, static_cast<std::size_t>(std::min<std::size_t>(n, max - data.size())));
-    if (data.size() >= max) break;
-  }
-  return data;
+// A CRIU log or output file, best effort: what a failure report shows, never a failure itself.
+std::string read_log(const std::string& path, std::size_t max = k_log_max) {
+  return core::try_read_file(path, max).value_or("");
 }
 
 std::string tail(const std::string& text, std::size_t max) {
@@ -123,11 +114,6 @@ void kill_and_reap(pid_t pid) {
 
 bool valid_port(std::uint32_t port) {
   return port > 0 && port < 65536;
-}
-
-std::uint64_t ms_since(Clock::time_point start) {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
 }
 
 }  // namespace
@@ -197,7 +183,7 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
     target.lazy_port = request.page_server_port();
     target.status_fd = k_passed_fd;
   }
-  std::vector<std::string> argv = core::criu_dump_argv(k_criu, target, request.options());
+  std::vector<std::string> argv = core::criu_dump_argv(criu_binary(), target, request.options());
   remove_tree(dir);
   make_dirs(target.images_dir);
   // A pre-dump round stays for the next round unless it fails; the final
@@ -219,11 +205,11 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   for (;;) {
     pid_t r = ::waitpid(criu, &status, WNOHANG);
     if (r == criu || (r < 0 && errno != EINTR)) {
-      dump_ms = ms_since(start);
+      dump_ms = core::ms_since(start);
       break;
     }
     if (lazy && status_pipe->ready()) {
-      dump_ms = ms_since(start);
+      dump_ms = core::ms_since(start);
       serving = true;
       break;
     }
@@ -243,8 +229,8 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   if (!ok) {
     if (pre_dump) remove_tree(rounds_dir);
     send_whole_file(id, send, "dump.log", log_path);
-    std::string errors = core::criu_log_errors(read_file(log_path));
-    if (errors.empty()) errors = read_file(target.work_dir + "/criu.out", 4096);
+    std::string errors = core::criu_log_errors(read_log(log_path));
+    if (errors.empty()) errors = read_log(target.work_dir + "/criu.out", 4096);
     const Workload* after = m_workloads.find(name);
     bool alive = after && after->running && after->pid == pid && ::kill(pid, 0) == 0;
     log_line("criu dump: " + describe_status(status));
@@ -387,8 +373,8 @@ pid_t Checkpointer::start_lazy_pages(const proto::RestoreRequest& request,
   lazy.port = request.page_server_port();
   lazy.status_fd = k_passed_fd;
   StatusPipe status_pipe;
-  pid_t pid = spawn_criu(core::criu_lazy_pages_argv(k_criu, lazy), work_dir + "/lazy-pages.out",
-                         status_pipe.write_end.get());
+  pid_t pid = spawn_criu(core::criu_lazy_pages_argv(criu_binary(), lazy),
+                         work_dir + "/lazy-pages.out", status_pipe.write_end.get());
   status_pipe.write_end.reset();
   auto deadline = Clock::now() + std::chrono::seconds(30);
   for (;;) {
@@ -397,7 +383,7 @@ pid_t Checkpointer::start_lazy_pages(const proto::RestoreRequest& request,
     bool exited = ::waitpid(pid, &status, WNOHANG) == pid;
     if (exited || Clock::now() >= deadline) {
       if (!exited) kill_and_reap(pid);
-      std::string errors = core::criu_log_errors(read_file(work_dir + "/" + lazy.log_file));
+      std::string errors = core::criu_log_errors(read_log(work_dir + "/" + lazy.log_file));
       throw Error("criu lazy-pages did not start:\n" + errors,
                   "the source's page server must be reachable over the migration link");
     }
@@ -429,7 +415,7 @@ proto::LazyWaitReply Checkpointer::lazy_wait(const proto::LazyWaitRequest& reque
   if (!lazy.exited) return reply;
   reply.set_ok(WIFEXITED(lazy.status) && WEXITSTATUS(lazy.status) == 0);
   if (!reply.ok()) {
-    reply.set_errors(core::criu_log_errors(read_file(lazy.log_path)));
+    reply.set_errors(core::criu_log_errors(read_log(lazy.log_path)));
     log_line("lazy criu dump: " + describe_status(lazy.status));
   }
   remove_tree(lazy.dir);
@@ -509,7 +495,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   target.work_dir = dir + "/work";
   target.pid_file = target.work_dir + "/restore.pid";
   target.lazy_pages = request.lazy_pages();
-  std::vector<std::string> argv = core::criu_restore_argv(k_criu, target, request.options());
+  std::vector<std::string> argv = core::criu_restore_argv(criu_binary(), target, request.options());
   make_dir(target.work_dir);
   ::unlink(target.pid_file.c_str());  // --pidfile refuses an existing file
   const std::string log_path = target.work_dir + "/" + target.log_file;
@@ -520,11 +506,11 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   pid_t daemon =
       request.lazy_pages() ? start_lazy_pages(request, target.images_dir, target.work_dir) : 0;
   CommandResult result = run_command(argv, k_restore_timeout);
-  std::uint64_t restore_ms = ms_since(start);
+  std::uint64_t restore_ms = core::ms_since(start);
   bool ok = !result.timed_out && WIFEXITED(result.status) && WEXITSTATUS(result.status) == 0;
   pid_t pid = 0;
   if (ok) {
-    pid = parse_pidfile(read_file(target.pid_file, 64));
+    pid = parse_pidfile(core::try_read_file(target.pid_file, 64).value_or(""));
     if (pid == 0 || ::kill(pid, 0) != 0) {
       ok = false;
       result.output += "\nkcr-agent: criu wrote no valid pidfile";
@@ -533,7 +519,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   if (!ok) {
     if (daemon > 0) kill_and_reap(daemon);
     send_whole_file(id, send, "restore.log", log_path);
-    std::string errors = core::criu_log_errors(read_file(log_path));
+    std::string errors = core::criu_log_errors(read_log(log_path));
     if (errors.empty()) errors = tail(result.output, 2048);
     log_line("criu restore: " +
              (result.timed_out ? std::string("timed out") : describe_status(result.status)));
@@ -549,7 +535,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
         std::chrono::seconds(10));
     if (!WIFEXITED(nft.status) || WEXITSTATUS(nft.status) != 0) {
       if (nft.output.find("No such file") == std::string::npos) {
-        log_line("nft delete table: " + trim(nft.output));
+        log_line("nft delete table: " + core::trim(nft.output));
       }
     }
   }
@@ -570,8 +556,9 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   proto::RestoreReply reply;
   to_proto(adopted, reply.mutable_workload());
   reply.set_restore_ms(restore_ms);
-  reply.set_stats_restore(read_file(target.work_dir + "/stats-restore", 1024 * 1024));
-  reply.set_restore_log(tail(read_file(log_path), k_restore_log_tail));
+  reply.set_stats_restore(
+      core::try_read_file(target.work_dir + "/stats-restore", 1024 * 1024).value_or(""));
+  reply.set_restore_log(tail(read_log(log_path), k_restore_log_tail));
   if (daemon > 0) {
     // The daemon reads the staged images until it has every page.
     m_lazy_daemons.push_back({daemon, request.staging()});

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "images/agent/check.hpp"
+#include "core/files.hpp"
 #include "images/agent/process.hpp"
 
 namespace kcr::agent {
@@ -51,7 +51,7 @@ void bring_up_link(const std::string& address) {
     if (r.timed_out || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
       std::string words;
       for (const auto& a : argv) words += (words.empty() ? "" : " ") + a;
-      throw Error("'" + words + "' failed: " + trim(r.output));
+      throw Error("'" + words + "' failed: " + core::trim(r.output));
     }
   }
 }

@@ -9,10 +9,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "images/agent/log.hpp"
 
 namespace kcr::agent {
@@ -147,10 +147,8 @@ class UnixPort : public Port {
 };
 
 std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
+  std::string text = core::try_read_file(path, 4096).value_or("");
+  return text.substr(0, text.find('\n'));
 }
 
 }  // namespace

@@ -7,20 +7,14 @@
 #include "core/checkpoint_store.hpp"
 #include "core/error.hpp"
 #include "core/sha256.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace kcr::core;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/kcr-store-test.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using kcr::test::TempDir;
 
 CheckpointManifest manifest_for(std::vector<CheckpointFile> files) {
   CheckpointManifest m;
@@ -85,7 +79,7 @@ TEST(CheckpointManifest, PreDumpRoundsRoundTripInOrder) {
 
 TEST(CheckpointStore, CommitMakesACompleteVerifiedCheckpointAppear) {
   TempDir t;
-  CheckpointStore store(t.path);
+  CheckpointStore store(t.path());
   std::vector<CheckpointFile> files;
   {
     CheckpointWriter w(store, "cp1");
@@ -110,7 +104,7 @@ TEST(CheckpointStore, CommitMakesACompleteVerifiedCheckpointAppear) {
 
 TEST(CheckpointStore, AbandonedWriterLeavesNothing) {
   TempDir t;
-  CheckpointStore store(t.path);
+  CheckpointStore store(t.path());
   {
     CheckpointWriter w(store, "cp1");
     send(w, "images/pages-1.img", "abc");
@@ -121,7 +115,7 @@ TEST(CheckpointStore, AbandonedWriterLeavesNothing) {
 
 TEST(CheckpointStore, RejectsWhatAnUntrustedGuestMightSend) {
   TempDir t;
-  CheckpointStore store(t.path);
+  CheckpointStore store(t.path());
   CheckpointWriter w(store, "cp1");
   EXPECT_THROW(w.write_chunk("../../escape", 0, "x"), kcr::Error);
   EXPECT_THROW(w.write_chunk("images/../../x", 0, "x"), kcr::Error);
@@ -130,12 +124,12 @@ TEST(CheckpointStore, RejectsWhatAnUntrustedGuestMightSend) {
   EXPECT_THROW(w.file_done("images/a.img", 4, sha256_hex("abc")), kcr::Error);  // wrong size
   EXPECT_THROW(w.file_done("images/a.img", 3, sha256_hex("abd")), kcr::Error);  // wrong digest
   EXPECT_THROW(w.file_done("images/never-sent.img", 5, "00"), kcr::Error);
-  EXPECT_FALSE(fs::exists(t.path + "/escape"));
+  EXPECT_FALSE(fs::exists(t.path() + "/escape"));
 }
 
 TEST(CheckpointStore, CommitRefusesAListThatDoesNotMatchWhatArrived) {
   TempDir t;
-  CheckpointStore store(t.path);
+  CheckpointStore store(t.path());
   CheckpointWriter w(store, "cp1");
   auto f = send(w, "images/a.img", "abc");
   EXPECT_THROW(w.commit(manifest_for({f, {"images/b.img", 1, sha256_hex("x")}})), kcr::Error);
@@ -148,7 +142,7 @@ TEST(CheckpointStore, CommitRefusesAListThatDoesNotMatchWhatArrived) {
 
 TEST(CheckpointStore, ResentFileReplacesTheFirstCopy) {
   TempDir t;
-  CheckpointStore store(t.path);
+  CheckpointStore store(t.path());
   CheckpointWriter w(store, "cp1");
   send(w, "images/a.img", "first version");
   auto f = send(w, "images/a.img", "second");
@@ -162,7 +156,7 @@ TEST(CheckpointStore, ResentFileReplacesTheFirstCopy) {
 
 TEST(CheckpointStore, VerifyNamesTheDamagedFile) {
   TempDir t;
-  CheckpointStore store(t.path);
+  CheckpointStore store(t.path());
   {
     CheckpointWriter w(store, "cp1");
     auto f = send(w, "images/pages-1.img", "0123456789");
@@ -186,7 +180,7 @@ TEST(CheckpointStore, VerifyNamesTheDamagedFile) {
 
 TEST(CheckpointStore, DuplicateAndMissingNames) {
   TempDir t;
-  CheckpointStore store(t.path);
+  CheckpointStore store(t.path());
   {
     CheckpointWriter w(store, "cp1");
     w.commit(manifest_for({send(w, "images/a.img", "a")}));
@@ -234,7 +228,7 @@ TEST(CheckpointManifest, YamlRoundTripAndVersionCheck) {
 
 TEST(CheckpointStore, AGuestCannotSendMoreThanTheLimit) {
   TempDir t;
-  CheckpointStore store(t.path);
+  CheckpointStore store(t.path());
   CheckpointWriter w(store, "cp1", 10);
   w.write_chunk("images/a.img", 0, "0123456789");
   EXPECT_THROW(w.write_chunk("images/a.img", 10, "x"), kcr::Error);

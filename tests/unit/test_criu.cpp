@@ -140,6 +140,31 @@ TEST(CriuOptions, EachOptionMapsToItsFlag) {
   EXPECT_THROW(criu_dump_argv("criu", t, o), kcr::Error);
 }
 
+TEST(CriuOptions, CheckAndVersionArgv) {
+  using argv = std::vector<std::string>;
+  EXPECT_EQ(criu_check_argv("/usr/sbin/criu"), (argv{"/usr/sbin/criu", "check"}));
+  EXPECT_EQ(criu_check_argv("criu", "mem_dirty_track"),
+            (argv{"criu", "check", "--feature", "mem_dirty_track"}));
+  EXPECT_EQ(criu_check_argv("criu", "uffd-noncoop"),
+            (argv{"criu", "check", "--feature", "uffd-noncoop"}));
+  EXPECT_EQ(criu_version_argv("criu"), (argv{"criu", "--version"}));
+}
+
+TEST(CriuOptions, ParsesTheVersionLine) {
+  EXPECT_EQ(parse_criu_version("Version: 3.17.1\n"), "3.17.1");
+  EXPECT_EQ(parse_criu_version("Version: 3.19\r\nGitID: v3.19\n"), "3.19");
+  EXPECT_EQ(parse_criu_version("  Version:\t4.0  \n"), "4.0");
+  EXPECT_EQ(parse_criu_version("criu: command not found\n"), "");
+}
+
+TEST(CriuOptions, CheckRefusesWhatIsNotAFeatureName) {
+  for (const std::string& bad :
+       std::vector<std::string>{"Mem", "a b", "x;rm", "../x", std::string(33, 'a')}) {
+    EXPECT_THROW(criu_check_argv("criu", bad), kcr::Error) << bad;
+  }
+  EXPECT_NO_THROW(criu_check_argv("criu", std::string(32, 'a')));
+}
+
 TEST(CriuOptions, LogErrorsPicksErrorLinesOrTheTail) {
   std::string log =
       "(00.001) Version: 3.17.1\n(00.002) Error (criu/tty.c:1): tty: Can't dump\n"

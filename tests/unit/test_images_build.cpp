@@ -8,11 +8,13 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "images/deb.hpp"
 #include "images/image.hpp"
 #include "images/initramfs.hpp"
 #include "images/manifest.hpp"
 #include "images/modules.hpp"
+#include "temp_dir.hpp"
 #include "test_images_util.hpp"
 
 namespace fs = std::filesystem;
@@ -21,19 +23,7 @@ namespace kcr::images {
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "kcr-images-test-XXXXXX").string();
-    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
-    m_path = t;
-  }
-  ~TempDir() { fs::remove_all(m_path); }
-  const std::string& path() const { return m_path; }
-
- private:
-  std::string m_path;
-};
+using kcr::test::TempDir;
 
 struct ArchiveMember {
   std::string name;
@@ -108,7 +98,7 @@ TEST(ReadDeb, ExtractsWantedFilesFromSyntheticDeb) {
         make_archive(archive_write_set_format_ustar, true, {{"./control", "Package: x\n"}})},
        {"data.tar.gz", data_tar}});
   std::string deb_path = tmp.path() + "/linux-image-1.2.3_1.2.3-1_amd64.deb";
-  write_file_atomic(deb_path, deb);
+  core::write_file_atomic(deb_path, deb);
 
   std::map<std::string, std::string> got;
   read_deb_data(
@@ -119,7 +109,7 @@ TEST(ReadDeb, ExtractsWantedFilesFromSyntheticDeb) {
   EXPECT_EQ(got["boot/config-1.2.3"], "CONFIG_X=y\n");
   EXPECT_EQ(parse_modinfo(got["lib/modules/1.2.3/kernel/x.ko"], "x.ko").name, "x");
 
-  write_file_atomic(tmp.path() + "/bad.deb", "not an ar archive");
+  core::write_file_atomic(tmp.path() + "/bad.deb", "not an ar archive");
   EXPECT_THROW(
       read_deb_data(
           tmp.path() + "/bad.deb", [](std::string_view) { return true; }, [](DebFile&&) {}),
@@ -142,8 +132,8 @@ TEST(Cpio, DeterministicAndReadable) {
   EXPECT_FALSE(tree.contains("/bin/busybox"));
   write_cpio(tree, tmp.path() + "/a.cpio");
   write_cpio(build(), tmp.path() + "/b.cpio");
-  std::string a = read_file(tmp.path() + "/a.cpio");
-  EXPECT_EQ(a, read_file(tmp.path() + "/b.cpio"));
+  std::string a = core::read_file(tmp.path() + "/a.cpio");
+  EXPECT_EQ(a, core::read_file(tmp.path() + "/b.cpio"));
   EXPECT_EQ(a.substr(0, 6), "070701");
 
   auto entries = read_cpio(tmp.path() + "/a.cpio");

@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
-#include "images/initramfs.hpp"
+#include "core/files.hpp"
 #include "images/kernel_build.hpp"
 #include "images/kernel_config.hpp"
 
@@ -19,7 +19,7 @@ const std::string k_broken = std::string(KCR_TEST_DATA) + "/broken-no-checkpoint
 const std::string k_source = std::string(KCR_TEST_DATA) + "/kcr-source-6.1.192.config";
 
 KernelConfig load(const std::string& path) {
-  return parse_kernel_config(read_file(path), path);
+  return parse_kernel_config(core::read_file(path), path);
 }
 
 const FragmentOption* find_option(const std::string& name) {
