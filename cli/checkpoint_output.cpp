@@ -1,7 +1,8 @@
 #include "cli/checkpoint_output.hpp"
 
+#include <cctype>
+
 #include "core/criu_options.hpp"
-#include "core/time.hpp"
 
 namespace kcr::cli {
 
@@ -55,14 +56,6 @@ std::string CriuFlags::describe(const proto::CriuOptions& o) {
         (out.empty() ? "" : ", ") + std::string("manage-cgroups-mode=") + o.manage_cgroups_mode();
   }
   return out.empty() ? "none" : out;
-}
-
-std::string default_checkpoint_name(const std::string& workload, const std::string& prefix) {
-  std::string stamp;
-  for (char c : core::now_iso8601()) {  // 2026-11-25T06:53:02Z
-    if (c != '-' && c != ':' && c != 'Z') stamp += c == 'T' ? '-' : c;
-  }
-  return prefix + workload.substr(0, 40) + "-" + stamp;
 }
 
 core::Json podman_dump_stats(const core::CheckpointManifest& m) {
@@ -128,6 +121,27 @@ core::Json manifest_json(const core::CheckpointManifest& m, const core::Checkpoi
   }
   j.set("files", files);
   return j;
+}
+
+namespace {
+
+// A probe's reading as JSON: a number when it is one ("34"), else the text.
+core::Json probe_value(const std::string& text) {
+  bool digits = !text.empty() && text.size() <= 18;
+  for (std::size_t i = 0; i < text.size() && digits; ++i) {
+    digits = std::isdigit(static_cast<unsigned char>(text[i])) || (i == 0 && text[i] == '-');
+  }
+  if (digits && text != "-") return core::Json(std::stoll(text));
+  return core::Json(text);
+}
+
+}  // namespace
+
+void set_verdict(core::Json& j, const core::ProbeVerdict& v) {
+  j.set("at_checkpoint", probe_value(v.before));
+  j.set("after_restore", probe_value(v.after));
+  j.set("survived", v.survived);
+  if (!v.detail.empty()) j.set("detail", v.detail);
 }
 
 core::Json restore_json(const core::CheckpointManifest& m, const vm::RestoreResult& r) {

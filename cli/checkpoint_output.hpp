@@ -7,6 +7,7 @@
 #include "agent.pb.h"
 #include "core/checkpoint_store.hpp"
 #include "core/json.hpp"
+#include "core/scenario.hpp"
 #include "vm/checkpoint.hpp"
 
 namespace kcr::cli {
@@ -32,12 +33,12 @@ struct CriuFlags {
   static std::string describe(const proto::CriuOptions& o);
 };
 
-// The default name of a checkpoint of WORKLOAD: "WORKLOAD-20261125-065302"
-// (PREFIX first when given, e.g. "migrate-").
-std::string default_checkpoint_name(const std::string& workload, const std::string& prefix = {});
-
 core::Json manifest_json(const core::CheckpointManifest& m, const core::CheckpointStore& store);
 core::Json restore_json(const core::CheckpointManifest& m, const vm::RestoreResult& r);
+
+// Adds at_checkpoint and after_restore (JSON numbers when the probe read a
+// number), survived and detail to J.
+void set_verdict(core::Json& j, const core::ProbeVerdict& v);
 
 // podman's --print-stats shape, microseconds.
 core::Json podman_dump_stats(const core::CheckpointManifest& m);

@@ -5,9 +5,7 @@
 #include "core/checkpoint_store.hpp"
 #include "core/criu_options.hpp"
 #include "core/error.hpp"
-#include "core/names.hpp"
-#include "core/time.hpp"
-#include "vm/checkpoint.hpp"
+#include "vm/engine/checkpoint.hpp"
 
 namespace kcr::cli {
 
@@ -21,20 +19,18 @@ struct CheckpointArgs {
 };
 
 void checkpoint(Context& ctx, const CheckpointArgs& a) {
-  core::validate_name("workload name", a.workload);
-  std::string name = a.name.empty() ? default_checkpoint_name(a.workload) : a.name;
-  core::validate_name("checkpoint name", name);
-  auto options = a.flags.to_proto();
-  vm::VmSession session(ctx.config(), a.vm);
-  progress(ctx, "checkpointing workload '" + a.workload + "' of VM '" + a.vm + "'");
-  vm::DumpPlan plan;
-  plan.transfer = a.transfer_after_dump ? vm::Transfer::after_dump : vm::Transfer::during_dump;
-  auto m = vm::checkpoint_workload(ctx.config(), session, a.workload, name, options, plan);
+  engine::CheckpointRequest req;
+  req.vm = a.vm;
+  req.workload = a.workload;
+  req.name = a.name;
+  req.options = a.flags.to_proto();
+  req.transfer = a.transfer_after_dump ? vm::Transfer::after_dump : vm::Transfer::during_dump;
+  auto m = engine::checkpoint(ctx.engine(), req);
   if (ctx.json) return print_json(manifest_json(m, core::CheckpointStore(ctx.config().data_dir)));
   fmt::print("checkpoint '{}': {} in {} (CRIU dump {}), workload {}\n", m.name,
              format_bytes(m.image_bytes()), format_seconds(m.total_ms / 1000.0),
              format_seconds(m.dump_ms / 1000.0),
-             options.leave_running() ? "left running" : "stopped");
+             req.options.leave_running() ? "left running" : "stopped");
   if (a.print_stats) print_json(podman_dump_stats(m));
 }
 
@@ -46,11 +42,10 @@ struct RestoreArgs {
 };
 
 void restore(Context& ctx, const RestoreArgs& a) {
-  core::CheckpointStore store(ctx.config().data_dir);
-  auto m = store.load(a.checkpoint);
-  vm::VmSession session(ctx.config(), a.vm);
-  progress(ctx, "restoring checkpoint '" + m.name + "' into VM '" + a.vm + "'");
-  auto r = vm::restore_checkpoint(ctx.config(), session, m, a.name, a.flags.to_proto(), a.force);
+  auto out =
+      engine::restore(ctx.engine(), {a.vm, a.checkpoint, a.name, a.flags.to_proto(), a.force});
+  const auto& m = out.manifest;
+  const auto& r = out.restore;
   if (ctx.json) return print_json(restore_json(m, r));
   fmt::print(
       "workload '{}' restored in VM '{}' from checkpoint '{}' (guest pid {}) in {} (CRIU restore "

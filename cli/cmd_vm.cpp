@@ -7,7 +7,7 @@
 
 #include "cli/context.hpp"
 #include "core/error.hpp"
-#include "images/image.hpp"
+#include "vm/engine/vms.hpp"
 #include "vm/vm.hpp"
 
 namespace kcr::cli {
@@ -127,19 +127,8 @@ void console(Context& ctx, const std::string& name, bool log_only) {
 vm::VmInfo start_vm_from_image(Context& ctx, const std::string& name, const std::string& image,
                                proto::Hello* hello, uint64_t memory_mib, unsigned cpus,
                                const std::string& accel) {
-  const auto& cfg = ctx.config();
-  vm::VmStartOptions o;
-  o.name = name;
-  o.memory_mib = memory_mib ? memory_mib : cfg.memory_mib;
-  o.cpus = cpus ? cpus : cfg.cpus;
-  o.accel = accel.empty() ? cfg.accel : accel;
-  images::ImageInfo info = images::find_image(cfg, image.empty() ? cfg.image : image);
-  o.image = info.name;
-  o.image_hash = info.content_hash;
-  o.kernel = info.kernel;
-  o.initrd = info.initrd;
-  o.kernel_release = info.kernel_release;
-  return vm::start_vm(cfg, o, hello, [&](const std::string& l) { progress(ctx, l); });
+  auto o = engine::start_options(ctx.config(), {name, image, memory_mib, cpus, accel});
+  return vm::start_vm(ctx.config(), o, hello, [&](const std::string& l) { progress(ctx, l); });
 }
 
 void register_vm_commands(CLI::App& app, Context& ctx) {

@@ -12,6 +12,15 @@ const core::Config& Context::config() {
   return *m_config;
 }
 
+engine::Env& Context::engine() {
+  if (!m_env) {
+    auto say = [this](const std::string& line) { progress(*this, line); };
+    m_vms = std::make_unique<engine::LocalVms>(config(), say);
+    m_env = std::make_unique<engine::Env>(engine::Env{config(), *m_vms, say});
+  }
+  return *m_env;
+}
+
 void add_json_flag(CLI::App* sub, Context& ctx) {
   sub->add_flag("--json", ctx.json, "Print machine-readable JSON on stdout");
 }
@@ -57,17 +66,6 @@ std::string sanitize(const std::string& text, bool keep_newlines) {
     if (u < 0x20 || u == 0x7f) c = '?';
   }
   return out;
-}
-
-std::string format_seconds(double seconds) {
-  return fmt::format("{:.2f} s", seconds);
-}
-
-std::string format_bytes(uint64_t bytes) {
-  if (bytes < 1024) return fmt::format("{} B", bytes);
-  if (bytes < 1024 * 1024) return fmt::format("{} KiB", (bytes + 512) / 1024);
-  if (bytes < 1024ull * 1024 * 1024) return fmt::format("{:.1f} MiB", bytes / 1048576.0);
-  return fmt::format("{:.2f} GiB", bytes / 1073741824.0);
 }
 
 }  // namespace kcr::cli

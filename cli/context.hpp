@@ -2,12 +2,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/format.hpp"
 #include "core/json.hpp"
+#include "vm/engine/env.hpp"
 #include "vm/vm.hpp"
 
 namespace kcr::cli {
@@ -22,8 +25,13 @@ struct Context {
   // The effective configuration, loaded on first use.
   const core::Config& config();
 
+  // The engine's environment: this host's VMs, progress lines to stderr.
+  engine::Env& engine();
+
  private:
   std::optional<core::Config> m_config;
+  std::unique_ptr<engine::LocalVms> m_vms;
+  std::unique_ptr<engine::Env> m_env;
 };
 
 // Adds --json to SUB, setting ctx.json.
@@ -43,9 +51,8 @@ void print_json(const core::Json& j);
 // keeping newlines and tabs when KEEP_NEWLINES is set.
 std::string sanitize(const std::string& text, bool keep_newlines = false);
 
-// "3.41 s" style durations and "252 KiB" style sizes.
-std::string format_seconds(double seconds);
-std::string format_bytes(uint64_t bytes);
+using core::format_bytes;
+using core::format_seconds;
 
 // Boots VM NAME from guest image IMAGE (config default when empty) with the
 // configured size; fills HELLO when given.

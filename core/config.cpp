@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/error.hpp"
@@ -58,6 +59,37 @@ Config defaults() {
 
 }  // namespace
 
+namespace {
+
+// "10.97.0.1/24" -> (address, prefix); throws kcr::Error naming TEXT.
+std::pair<uint32_t, unsigned> parse_cidr(const std::string& what, const std::string& text) {
+  unsigned a[4], prefix;
+  char end;
+  if (std::sscanf(text.c_str(), "%u.%u.%u.%u/%u%c", &a[0], &a[1], &a[2], &a[3], &prefix, &end) !=
+          5 ||
+      a[0] > 255 || a[1] > 255 || a[2] > 255 || a[3] > 255 || prefix < 8 || prefix > 30) {
+    throw Error(what + " '" + text + "' is not an IPv4 address with a prefix length (8 to 30)",
+                "write it like 10.97.0.1/24");
+  }
+  return {(a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3], prefix};
+}
+
+}  // namespace
+
+void validate_migration_link(const MigrationLink& l) {
+  auto [src, src_prefix] = parse_cidr("migration_link source", l.source);
+  auto [dst, dst_prefix] = parse_cidr("migration_link destination", l.destination);
+  uint32_t mask = ~uint32_t{0} << (32 - src_prefix);
+  if (src_prefix != dst_prefix || (src & mask) != (dst & mask) || src == dst) {
+    throw Error("migration_link source " + l.source + " and destination " + l.destination +
+                    " must be two different addresses in one subnet",
+                "for example source: 10.97.0.1/24, destination: 10.97.0.2/24");
+  }
+  if (l.port < 1 || l.port > 65535) {
+    throw Error("migration_link port " + std::to_string(l.port) + " is not in 1..65535");
+  }
+}
+
 Config parse_config(const std::string& yaml_text, const std::string& source_name, Config c) {
   YAML::Node root;
   try {
@@ -106,6 +138,20 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
         if (c.accel != "auto" && c.accel != "kvm" && c.accel != "tcg") {
           throw Error("accel must be auto, kvm or tcg, not '" + c.accel + "'");
         }
+      } else if (key == "migration_link") {
+        if (!v.IsMap()) throw Error("migration_link must be a mapping (source, destination, port)");
+        for (const auto& f : v) {
+          std::string sub = f.first.as<std::string>();
+          if (sub == "source")
+            c.migration_link.source = f.second.as<std::string>();
+          else if (sub == "destination")
+            c.migration_link.destination = f.second.as<std::string>();
+          else if (sub == "port")
+            c.migration_link.port = f.second.as<unsigned>();
+          else
+            throw Error("unknown setting 'migration_link." + sub + "'");
+        }
+        validate_migration_link(c.migration_link);
       } else {
         throw Error("unknown setting '" + key + "'");
       }
@@ -114,7 +160,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
     } catch (const Error& e) {
       throw Error("config " + source_name + ": " + e.what(),
                   "known settings: state_dir, cache_dir, data_dir, qemu, image, memory, cpus, "
-                  "boot_timeout, accel",
+                  "boot_timeout, accel, migration_link (source, destination, port)",
                   ExitCode::usage);
     }
   }

@@ -5,6 +5,21 @@
 
 namespace kcr::core {
 
+// The VM-to-VM link a post-copy migration's page server travels over: the
+// guests' own addresses on it (IPv4 with a prefix length) and the port.
+struct MigrationLink {
+  std::string source = "10.97.0.1/24";
+  std::string destination = "10.97.0.2/24";
+  unsigned port = 7077;
+
+  // The source's address without its prefix length ("10.97.0.1").
+  std::string source_host() const { return source.substr(0, source.find('/')); }
+};
+
+// Throws kcr::Error unless L's addresses are IPv4 with a prefix length, in
+// one subnet, different, and its port is in 1..65535.
+void validate_migration_link(const MigrationLink& l);
+
 // Settings that apply to every command. Sources, later winning: built-in
 // defaults, the YAML file (--config, $KCR_CONFIG, /etc/kcr/config.yaml), then
 // the KCR_STATE_DIR / KCR_CACHE_DIR / KCR_DATA_DIR environment variables.
@@ -18,6 +33,7 @@ struct Config {
   unsigned cpus = 1;
   unsigned boot_timeout_s = 60;  // TCG boots take seconds; allow a slow, shared machine
   std::string accel = "auto";    // auto | kvm | tcg
+  MigrationLink migration_link;
 };
 
 // Parses a YAML config document; throws kcr::Error (ExitCode::usage) naming

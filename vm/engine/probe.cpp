@@ -1,11 +1,11 @@
-#include "cli/probe.hpp"
+#include "vm/engine/probe.hpp"
 
 #include <chrono>
 #include <thread>
 
 #include "core/error.hpp"
 
-namespace kcr::cli {
+namespace kcr::engine {
 
 std::optional<std::string> run_probe(vm::VmSession& session, const std::string& workload,
                                      const core::Scenario& s) {
@@ -83,11 +83,4 @@ core::ProbeVerdict judge_restored(vm::VmSession& session, const std::string& wor
   }
 }
 
-void set_verdict(core::Json& j, const core::ProbeVerdict& v) {
-  j.set("at_checkpoint", v.before);
-  j.set("after_restore", v.after);
-  j.set("survived", v.survived);
-  if (!v.detail.empty()) j.set("detail", v.detail);
-}
-
-}  // namespace kcr::cli
+}  // namespace kcr::engine

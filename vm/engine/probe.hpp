@@ -4,11 +4,10 @@
 #include <string>
 
 #include "agent.pb.h"
-#include "core/json.hpp"
 #include "core/scenario.hpp"
 #include "vm/vm.hpp"
 
-namespace kcr::cli {
+namespace kcr::engine {
 
 // Runs the scenario's probe inside the workload; nullopt when it fails.
 std::optional<std::string> run_probe(vm::VmSession& session, const std::string& workload,
@@ -32,7 +31,4 @@ proto::Workload running_workload(vm::VmSession& session, const std::string& name
 core::ProbeVerdict judge_restored(vm::VmSession& session, const std::string& workload,
                                   const core::Scenario* scenario, const std::string& before);
 
-// Adds at_checkpoint, after_restore, survived and detail to J.
-void set_verdict(core::Json& j, const core::ProbeVerdict& v);
-
-}  // namespace kcr::cli
+}  // namespace kcr::engine

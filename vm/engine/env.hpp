@@ -1,0 +1,26 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "core/config.hpp"
+#include "vm/engine/vms.hpp"
+
+namespace kcr::engine {
+
+// Progress lines for a person watching ("restoring it in VM 'demo-m1'").
+using Progress = std::function<void(const std::string&)>;
+
+// What every engine operation works with: the configuration, the VMs it may
+// use, and where its progress goes.
+struct Env {
+  const core::Config& cfg;
+  Vms& vms;
+  Progress progress;
+
+  void say(const std::string& line) const {
+    if (progress) progress(line);
+  }
+};
+
+}  // namespace kcr::engine

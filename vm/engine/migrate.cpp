@@ -1,0 +1,364 @@
+#include "vm/engine/migrate.hpp"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <memory>
+
+#include "core/error.hpp"
+#include "core/format.hpp"
+#include "core/names.hpp"
+#include "vm/checkpoint.hpp"
+#include "vm/engine/probe.hpp"
+
+namespace kcr::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::minutes k_lazy_limit{10};
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Throws kcr::Error unless "criu check --feature FEATURE" passes in the guest.
+void require_feature(vm::VmSession& session, const std::string& feature, const std::string& why,
+                     const std::string& hint) {
+  proto::Request req;
+  req.mutable_check()->add_features(feature);
+  auto resp = session.call(req, std::chrono::seconds(60));
+  for (const auto& f : resp.check().features()) {
+    if (f.name() == feature && f.ok()) return;
+  }
+  std::string said = resp.check().features_size() ? resp.check().features(0).output() : "";
+  throw Error(why + ": the guest of VM '" + session.info().name + "' lacks CRIU feature " +
+                  feature + (said.empty() ? "" : " (criu: " + said + ")"),
+              hint);
+}
+
+// Refuses what cannot work before anything is touched.
+void validate(const MigrateRequest& a, core::CheckpointStore& store, const std::string& cp_name) {
+  core::validate_name("VM name", a.vm);
+  core::validate_name("workload name", a.workload);
+  if (!a.to.empty()) core::validate_name("VM name", a.to);
+  if (a.to == a.vm) {
+    throw Error("cannot migrate workload '" + a.workload + "' into VM '" + a.vm +
+                    "', where it already runs",
+                "name another VM with --to, or leave --to out for a fresh VM; kcr cycle "
+                "checkpoints and restores within one VM",
+                ExitCode::usage);
+  }
+  if (a.lazy_pages && (a.keep_source || a.pre_dumps > 0)) {
+    throw Error(std::string("--lazy-pages cannot be combined with ") +
+                    (a.keep_source ? "--keep-source" : "--pre-dump"),
+                "a lazy migration moves the workload and its memory follows on demand; use "
+                "one mode at a time",
+                ExitCode::usage);
+  }
+  if (a.lazy_pages) core::validate_migration_link(a.link);
+  core::validate_name("checkpoint name", cp_name);
+  if (store.exists(cp_name)) {
+    throw Error("checkpoint '" + cp_name + "' already exists",
+                "choose another name with -o, or remove it with kcr checkpoints rm " + cp_name,
+                ExitCode::usage);
+  }
+}
+
+// One migration, phase by phase. Every failure after the freeze goes
+// through roll_back(), the one place that undoes a migration.
+class Migration {
+ public:
+  Migration(Env& env, const MigrateRequest& a)
+      : m_env(env),
+        m_a(a),
+        m_store(env.cfg.data_dir),
+        m_cp_name(a.name.empty() ? default_checkpoint_name(a.workload, "migrate-") : a.name),
+        m_fresh(env.vms) {}
+
+  MigrateResult run();
+
+ private:
+  void prepare();
+  void open_destination();
+  void dump();
+  void restore();
+  void finish_lazy();
+  void end_source();
+  MigrateResult result() const;
+  // Undoes what the migration did: the copy in the destination ended (a
+  // lazy restore lacks memory), the source given its workload back, the
+  // staging dropped; a fresh destination is stopped by m_fresh. Returns what
+  // became of the source and of the copy.
+  std::pair<std::string, std::string> roll_back();
+  std::string give_back_source();
+  std::string end_copy();
+
+  Env& m_env;
+  const MigrateRequest& m_a;
+  core::CheckpointStore m_store;
+  std::string m_cp_name;
+  OwnedVm m_fresh;
+  std::unique_ptr<vm::VmSession> m_src, m_dst;
+  const core::Scenario* m_scenario = nullptr;
+  proto::CriuOptions m_options;
+  std::string m_before;
+  vm::Staged m_staged{vm::new_staging_name(), {}};
+  core::CheckpointManifest m_m;
+  bool m_dumped = false;    // the source is stopped (or lazily held) from here on
+  bool m_restored = false;  // a copy runs in the destination
+  vm::RestoreResult m_r;
+  Clock::time_point m_frozen;
+  double m_stored_s = 0, m_downtime_s = 0, m_lazy_s = 0;
+  std::vector<std::string> m_warnings;
+};
+
+void Migration::prepare() {
+  validate(m_a, m_store, m_cp_name);
+  m_src = m_env.vms.open(m_a.vm);
+  auto w = running_workload(*m_src, m_a.workload);
+  if (m_a.pre_dumps > 0) {
+    require_feature(*m_src, "mem_dirty_track", "--pre-dump needs memory tracking",
+                    "boot a guest kernel with CONFIG_MEM_SOFT_DIRTY, or migrate without "
+                    "--pre-dump");
+  }
+  m_scenario = core::scenario_for_argv({w.argv().begin(), w.argv().end()});
+  m_options = m_scenario ? m_scenario->options : proto::CriuOptions{};
+  m_options.MergeFrom(m_a.options);
+  if (m_a.keep_source) m_options.set_leave_running(true);
+  open_destination();
+  if (m_a.lazy_pages) {
+    require_feature(*m_dst, "uffd-noncoop", "--lazy-pages needs userfaultfd in the destination",
+                    "boot a guest kernel with CONFIG_USERFAULTFD, or migrate without "
+                    "--lazy-pages");
+    vm::link_vms(*m_src, m_a.link.source, *m_dst, m_a.link.destination);
+  }
+  if (m_scenario) m_before = await_probe(*m_src, m_a.workload, *m_scenario, 0);
+}
+
+// A running VM named by --to, or a fresh VM booted from the source's image
+// before anything is frozen; refused when it could not take the workload.
+void Migration::open_destination() {
+  std::string dst_name = m_a.to;
+  if (dst_name.empty() || !m_env.vms.running(dst_name)) {
+    if (dst_name.empty()) dst_name = fresh_vm_name(m_env.vms, m_a.vm);
+    const auto& s = m_src->info();
+    m_fresh.start({dst_name, s.image, s.memory_mib, s.cpus, s.accel});
+  }
+  m_dst = m_env.vms.open(dst_name);
+  auto diffs =
+      vm::guest_differences(m_src->hello().criu_version(), m_src->hello().kernel_release(),
+                            m_dst->hello().criu_version(), m_dst->hello().kernel_release());
+  if (!diffs.empty() && !m_a.force) {
+    std::string what;
+    for (const auto& d : diffs) what += (what.empty() ? "" : ", ") + d;
+    throw Error(
+        "VM '" + dst_name + "' runs a different guest than VM '" + m_a.vm + "' (" + what + ")",
+        "migrate into a VM booted from the same guest image, or pass --force to try");
+  }
+  if (find_workload(*m_dst, m_a.workload)) {
+    throw Error("VM '" + dst_name + "' already has a workload named '" + m_a.workload + "'",
+                "kcr rm or kcr kill it there first, or migrate into another VM");
+  }
+}
+
+void Migration::dump() {
+  vm::DumpPlan plan;
+  plan.keep_stopped = true;
+  plan.pre_dumps = m_a.pre_dumps;
+  if (m_a.lazy_pages) plan.lazy_port = m_a.link.port;
+  // Pre-copy sends each round to the destination while the workload runs:
+  // after the freeze only the final dump's files travel.
+  plan.on_pre_dump = [&](const core::PreDumpRound& r, const std::string& dir,
+                         const std::vector<core::CheckpointFile>& files) {
+    std::vector<core::CheckpointFile> images;
+    for (const auto& f : files) {
+      if (vm::is_image_file(f.path)) images.push_back(f);
+    }
+    auto t = Clock::now();
+    vm::stage_files(*m_dst, m_staged.staging, dir, images);
+    for (const auto& f : images) m_staged.paths.insert(f.path);
+    m_env.say(
+        fmt::format("pre-dump {} of {}: {} pages ({}) in {} while it runs, sent to '{}' in {}",
+                    r.round, m_a.pre_dumps, r.pages_written, core::format_bytes(r.bytes),
+                    core::format_seconds(r.total_ms / 1000.0), m_dst->info().name,
+                    core::format_seconds(seconds_since(t))));
+  };
+  m_frozen = Clock::now();
+  plan.on_freeze = [&] {
+    m_env.say("checkpointing workload '" + m_a.workload + "' in VM '" + m_a.vm + "'");
+    m_frozen = Clock::now();
+  };
+  if (m_a.pre_dumps > 0) m_env.say(fmt::format("pre-copy: {} rounds", m_a.pre_dumps));
+  // checkpoint_workload resumes the workload itself when it fails.
+  m_m = vm::checkpoint_workload(m_env.cfg, *m_src, m_a.workload, m_cp_name, m_options, plan);
+  m_dumped = true;
+  m_stored_s = seconds_since(m_frozen);
+}
+
+void Migration::restore() {
+  m_env.say("restoring it in VM '" + m_dst->info().name + "'");
+  vm::RestorePlan rplan;
+  rplan.verify_first = false;  // just received and hashed
+  rplan.staged = &m_staged;
+  if (m_m.lazy_pages) {
+    rplan.page_server_address = m_a.link.source_host();
+    rplan.page_server_port = m_a.link.port;
+  }
+  m_r = vm::restore_checkpoint(m_env.cfg, *m_dst, m_m, m_a.workload, {}, m_a.force, rplan);
+  m_restored = true;
+  m_downtime_s = seconds_since(m_frozen);
+}
+
+// Post-copy: the workload runs in the destination while its memory still
+// comes from the source's page server; waits until all of it arrived.
+void Migration::finish_lazy() {
+  m_env.say("workload runs in VM '" + m_dst->info().name + "'; memory follows from VM '" + m_a.vm +
+            "' on demand");
+  auto start = Clock::now();
+  for (;;) {
+    if (vm::lazy_finish(*m_src, std::chrono::seconds(1))) break;
+    if (!m_dst->alive()) {
+      throw Error("VM '" + m_dst->info().name + "' died while memory was still being copied");
+    }
+    if (Clock::now() - start > k_lazy_limit) {
+      throw Error("the memory did not arrive within 10 minutes");
+    }
+  }
+  m_lazy_s = seconds_since(start);
+}
+
+void Migration::end_source() {
+  if (m_a.keep_source) return;
+  // The workload runs in the destination now: a source that cannot be
+  // ended is worth a warning, not a failed migration.
+  try {
+    vm::end_workload(*m_src, m_a.workload);
+  } catch (const Error& e) {
+    m_warnings.push_back(std::string("could not end the source workload: ") + e.what() +
+                         "; kcr kill " + m_a.vm + " " + m_a.workload + " --signal KILL --all");
+  }
+}
+
+std::string Migration::give_back_source() {
+  const std::string& vm = m_a.vm;
+  if (m_a.keep_source) return "it keeps running in VM '" + vm + "'";
+  if (!m_src->alive()) {
+    return "VM '" + vm + "' is gone" +
+           (m_m.lazy_pages ? ", and the workload's memory with it" : "");
+  }
+  try {
+    // Ending a lazy dump's page server makes CRIU resume the workload; it
+    // may have ended already.
+    if (m_m.lazy_pages) {
+      try {
+        vm::lazy_finish(*m_src, std::chrono::seconds(10), true);
+      } catch (const Error&) {
+      }
+    }
+    vm::resume_workload(*m_src, m_a.workload);
+    return m_m.lazy_pages ? "the workload runs on in VM '" + vm + "'"
+                          : "it keeps running in VM '" + vm + "'";
+  } catch (const Error& e) {
+    return std::string("resuming it in VM '") + vm + "' failed (" + e.what() + "); kcr kill " + vm +
+           " " + m_a.workload + " --signal CONT --all retries";
+  }
+}
+
+std::string Migration::end_copy() {
+  const std::string& dst = m_dst->info().name;
+  if (!m_dst->alive()) return "VM '" + dst + "' is gone, and the incomplete copy with it";
+  vm::drop_staging(*m_dst, m_staged.staging);
+  try {
+    vm::end_workload(*m_dst, m_a.workload);
+    return "the incomplete copy in VM '" + dst + "' was killed";
+  } catch (const Error& e) {
+    return "killing the incomplete copy in VM '" + dst + "' failed (" + e.what() + "): kcr kill " +
+           dst + " " + m_a.workload + " --signal KILL --all";
+  }
+}
+
+std::pair<std::string, std::string> Migration::roll_back() {
+  std::string copy;
+  if (m_restored) {
+    copy = end_copy();
+  } else if (m_dst && m_dst->alive()) {
+    vm::drop_staging(*m_dst, m_staged.staging);
+  }
+  std::string source = m_dumped ? give_back_source() : std::string();
+  // A lazy checkpoint holds no memory: useless once the migration ended.
+  if (m_dumped && m_m.lazy_pages) {
+    try {
+      m_store.remove(m_m.name);
+    } catch (const Error&) {
+    }
+  }
+  return {source, copy};
+}
+
+MigrateResult Migration::run() {
+  try {
+    prepare();
+    dump();
+  } catch (const Error&) {
+    roll_back();  // nothing frozen yet: the staging and a fresh destination go
+    throw;
+  }
+  try {
+    restore();
+  } catch (const Error& e) {
+    auto [source, copy] = roll_back();
+    throw Error("migration of workload '" + m_a.workload + "' failed: " + e.what(),
+                (e.hint().empty() ? "" : e.hint() + "\n") +
+                    "the source workload is not lost: " + source +
+                    (m_m.lazy_pages
+                         ? std::string()
+                         : "; checkpoint '" + m_cp_name + "' stays in the store (kcr restore VM " +
+                               m_cp_name + " uses it)"),
+                e.code());
+  }
+  if (m_m.lazy_pages) {
+    try {
+      finish_lazy();
+    } catch (const Error& e) {
+      auto [source, copy] = roll_back();
+      throw Error("lazy migration of workload '" + m_a.workload + "' failed: " + e.what(),
+                  source + "; " + copy);
+    }
+    m_store.remove(m_m.name);
+  }
+  m_fresh.keep();
+  end_source();
+  MigrateResult out = result();
+  out.verdict = judge_restored(*m_dst, m_a.workload, m_scenario, m_before);
+  if (!m_a.keep_checkpoint && !m_m.lazy_pages) m_store.remove(m_cp_name);
+  return out;
+}
+
+MigrateResult Migration::result() const {
+  MigrateResult out;
+  out.workload = m_a.workload;
+  out.from = m_a.vm;
+  out.to = m_dst->info().name;
+  out.fresh_vm = m_fresh.owns();
+  out.pid = m_r.workload.pid();
+  out.source_ended = !m_a.keep_source;
+  out.scenario = m_scenario;
+  out.mode = m_m.lazy_pages ? "post-copy" : (m_m.pre_dumps.empty() ? "plain" : "pre-copy");
+  out.downtime_s = m_downtime_s;
+  out.lazy_s = m_lazy_s;
+  out.timings = timings_of(m_m, m_r, m_stored_s);
+  out.pre_dumps = m_m.pre_dumps;
+  out.checkpoint = m_a.keep_checkpoint && !m_m.lazy_pages ? m_cp_name : "";
+  out.warnings = m_warnings;
+  return out;
+}
+
+}  // namespace
+
+MigrateResult migrate(Env& env, const MigrateRequest& request) {
+  return Migration(env, request).run();
+}
+
+}  // namespace kcr::engine
