@@ -178,8 +178,11 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
       "run", "Start a workload in a VM, in its own PID, mount, UTS and IPC namespaces");
   r->add_option("vm", ra->vm, "VM to run in")->required();
   r->add_option("--name", ra->name, "Name of the workload (unique in the VM)")->required();
+  // One value per -e: a repeatable option left to take many would also swallow the "--" that
+  // starts the command, and the command's own options would then look like kcr's.
   r->add_option("-e,--env", ra->env,
-                "Environment variable KEY=VALUE (repeatable; default PATH, HOME, TERM)");
+                "Environment variable KEY=VALUE (repeatable; default PATH, HOME, TERM)")
+      ->allow_extra_args(false);
   r->add_option("--cwd", ra->cwd, "Working directory inside the workload (default /)");
   r->add_option("command", ra->command, "Command and arguments, after --")->required();
   add_json_flag(r, ctx);
@@ -195,7 +198,8 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
   e->add_option("vm", ea->vm, "VM")->required();
   e->add_option("workload", ea->workload, "Workload whose namespaces the command joins")
       ->required();
-  e->add_option("-e,--env", ea->env, "Environment variable KEY=VALUE (repeatable)");
+  e->add_option("-e,--env", ea->env, "Environment variable KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
   e->add_option("--cwd", ea->cwd, "Working directory (default /)");
   e->add_option("--timeout", ea->timeout_s, "Seconds before the command is killed (default 60)")
       ->check(CLI::Range(1, 86400));

@@ -38,6 +38,20 @@ else
 fi
 expect_eq "hostname is the workload name" "other" "$(kcr exec demo other -- hostname)"
 
+# -e and the other options may come in any order before "--"; what follows "--" is the
+# command's, its own options (sh -c) included.
+kcr run demo --name envy -e A=1 -- sh -c 'echo $A > /tmp/a; sleep 1000' >/dev/null
+expect_eq "run --name -e -- keeps the command's -c" "0" "$?"
+wait_for "run -e reached the command" 30 kcr exec demo envy -- test -s /tmp/a
+expect_eq "run -e sets the variable" "1" "$(kcr exec demo envy -- cat /tmp/a)"
+kcr run demo -e A=2 -e PATH=/bin:/usr/bin --cwd /tmp --name envy2 -- sh -c 'echo $A$PATH > a; sleep 1000' >/dev/null
+expect_eq "run -e -e --cwd --name -- keeps the command's -c" "0" "$?"
+wait_for "run -e -e reached the command" 30 kcr exec demo envy2 -- test -s /tmp/a
+expect_eq "run -e twice sets both" "2/bin:/usr/bin" "$(kcr exec demo envy2 -- cat /tmp/a)"
+expect_eq "exec -e -- keeps the command's -c" "3" "$(kcr exec demo envy -e B=3 -- sh -c 'echo $B')"
+expect_eq "exec -e --timeout -e -- keeps the command's -c" "45" \
+  "$(kcr exec demo envy -e B=4 --timeout 30 -e C=5 -- sh -c 'echo $B$C')"
+
 ps=$(kcr ps demo)
 expect_contains "ps shows counter" "counter" "$ps"
 expect_contains "ps shows running" "running" "$ps"
