@@ -9,11 +9,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <thread>
 
 #include "core/error.hpp"
 #include "images/agent/log.hpp"
+#include "images/agent/process.hpp"
 
 namespace kcr::agent {
 
@@ -145,13 +145,6 @@ class UnixPort : public Port {
   UniqueFd m_listener;
   UniqueFd m_conn;
 };
-
-std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
 
 }  // namespace
 

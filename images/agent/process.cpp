@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "core/error.hpp"
 #include "core/unique_fd.hpp"
@@ -175,6 +176,24 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
 std::string describe_status(int status) {
   if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
   return "exit code " + std::to_string(WEXITSTATUS(status));
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+char proc_stat_state(std::string_view stat_line) {
+  // The command name is the only field that can hold ')', so the state follows the last one.
+  auto close = stat_line.rfind(')');
+  if (close == std::string_view::npos || stat_line.find('(') > close) return '\0';
+  if (close + 3 > stat_line.size() || stat_line[close + 1] != ' ') return '\0';
+  char state = stat_line[close + 2];
+  bool alone =
+      close + 3 == stat_line.size() || stat_line[close + 3] == ' ' || stat_line[close + 3] == '\n';
+  return alone && state != ' ' ? state : '\0';
 }
 
 }  // namespace kcr::agent

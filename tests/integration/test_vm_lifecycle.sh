@@ -73,10 +73,23 @@ s1=$(kcr exec demo counter -- cat /tmp/c)
 sleep 2
 s2=$(kcr exec demo counter -- cat /tmp/c)
 expect_eq "stopped tree does not count" "$s1" "$s2"
+counter_state() { kcr ps demo --json | grep -o '"name":"counter","pid":[0-9]*,"state":"[a-z]*"'; }
+expect_contains "ps --json shows the stopped tree" '"state":"stopped"' "$(counter_state)"
+expect_contains "ps shows stopped with its pid" "stopped" "$(kcr ps demo | grep '^counter ' | grep -v ' - ')"
 kcr -q kill demo counter --signal CONT --all
+expect_contains "ps --json shows the resumed tree running" '"state":"running"' "$(counter_state)"
 sleep 2.5
 s3=$(kcr exec demo counter -- cat /tmp/c)
 if [ "${s3:-0}" -gt "${s2:-0}" ]; then pass; else fail "counter should resume after CONT: $s2 then $s3"; fi
+# stopped too when only the init, or only the command (PID 2 of the workload), is stopped
+kcr -q kill demo counter --signal STOP
+expect_contains "ps shows a stopped init" '"state":"stopped"' "$(counter_state)"
+kcr -q kill demo counter --signal CONT
+expect_contains "ps shows the init running again" '"state":"running"' "$(counter_state)"
+kcr exec demo counter -- sh -c 'kill -STOP 2'
+expect_contains "ps shows a stopped command" '"state":"stopped"' "$(counter_state)"
+kcr exec demo counter -- sh -c 'kill -CONT 2'
+expect_contains "ps shows the command running again" '"state":"running"' "$(counter_state)"
 
 out=$(kcr kill demo counter --signal TERM)
 expect_contains "kill reports" "sent TERM" "$out"
