@@ -1,5 +1,7 @@
 #include <fmt/core.h>
 
+#include <optional>
+
 #include "cli/context.hpp"
 #include "core/error.hpp"
 #include "core/subprocess.hpp"
@@ -11,10 +13,24 @@ namespace kcr::cli {
 
 namespace {
 
+// "NAME (kernel K, CRIU V)", or "missing: WHY" with FOUND false.
+std::string image_state(const core::Config& cfg, const std::string& name, bool& found) {
+  try {
+    auto image = images::find_image(cfg, name);
+    found = true;
+    return image.name + " (kernel " + image.kernel_release + ", CRIU " + image.criu_version + ")";
+  } catch (const Error& e) {
+    found = false;
+    return std::string("missing: ") + e.what();
+  }
+}
+
 void check(Context& ctx, const std::string& vm_name) {
   const auto& cfg = ctx.config();
   auto j = core::Json::object();
   bool ok = true;
+  std::optional<vm::VmSession> session;
+  if (!vm_name.empty()) session.emplace(cfg, vm_name);
 
   // Host prerequisites.
   auto qemu = core::find_program(cfg.qemu);
@@ -34,26 +50,33 @@ void check(Context& ctx, const std::string& vm_name) {
     accel = std::string("unusable: ") + e.what();
     ok = false;
   }
-  std::string image_state;
-  try {
-    auto image = images::find_image(cfg, cfg.image);
-    image_state =
-        image.name + " (kernel " + image.kernel_release + ", CRIU " + image.criu_version + ")";
-  } catch (const Error& e) {
-    image_state = std::string("missing: ") + e.what();
-    ok = false;
+  // A running VM was booted already: its own image is what it came from, and neither that
+  // image nor the configured default is needed for it any more, so neither can fail it.
+  bool found = false;
+  std::string image = session ? session->info().image : cfg.image;
+  std::string image_line = image.empty() ? "-" : image_state(cfg, image, found);
+  std::string default_line;
+  if (!session) {
+    ok = ok && found;
+  } else {
+    const std::string unneeded = " (VM '" + vm_name + "' runs without it)";
+    if (!image.empty() && !found) image_line += unneeded;
+    if (cfg.image != image) {
+      default_line = image_state(cfg, cfg.image, found);
+      if (!found) default_line += unneeded;
+    }
   }
   auto host = core::Json::object();
   host.set("qemu", qemu_version);
   host.set("accel", accel);
-  host.set("image", image_state);
+  host.set("image", image_line);
+  if (!default_line.empty()) host.set("default_image", default_line);
   j.set("host", host);
 
-  if (!vm_name.empty()) {
-    vm::VmSession session(cfg, vm_name);
+  if (session) {
     proto::Request req;
     req.mutable_check();
-    auto resp = session.call(req, std::chrono::seconds(120));
+    auto resp = session->call(req, std::chrono::seconds(120));
     const auto& c = resp.check();
     auto guest = core::Json::object();
     guest.set("kernel", c.kernel_release());
@@ -83,7 +106,8 @@ void check(Context& ctx, const std::string& vm_name) {
   } else {
     fmt::print("host QEMU:     {}\n", qemu_version);
     fmt::print("acceleration:  {}\n", accel);
-    fmt::print("guest image:   {}\n", image_state);
+    fmt::print("guest image:   {}\n", image_line);
+    if (!default_line.empty()) fmt::print("default image: {}\n", default_line);
   }
   if (!ok) ctx.exit_code = static_cast<int>(ExitCode::failure);
 }
@@ -98,6 +122,7 @@ void register_check_command(CLI::App& app, Context& ctx) {
   add_json_flag(c, ctx);
   c->footer(
       "Exits 1 when anything is missing or criu check does not say \"Looks good.\"\n"
+      "Given a VM, the image is the one it booted; a missing image is only noted then.\n"
       "Example:\n  kcr check demo");
   c->callback([&ctx, vm_name] { check(ctx, *vm_name); });
 }

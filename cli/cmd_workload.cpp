@@ -14,8 +14,13 @@ namespace kcr::cli {
 
 namespace {
 
+// A stopped workload is still there (its pid, no exit status), like a running one.
+bool exited(const proto::Workload& w) {
+  return w.state() == "exited";
+}
+
 std::string exit_description(const proto::Workload& w) {
-  if (w.state() == "running") return "running";
+  if (!exited(w)) return w.state();
   if (w.exit_signal()) return "killed by " + core::signal_name(w.exit_signal());
   return "exited " + std::to_string(w.exit_code());
 }
@@ -27,7 +32,7 @@ core::Json workload_json(const proto::Workload& w) {
   j.set("name", w.name());
   j.set("pid", w.pid());
   j.set("state", w.state());
-  j.set("exit_code", w.state() == "running" ? core::Json() : core::Json(w.exit_code()));
+  j.set("exit_code", exited(w) ? core::Json(w.exit_code()) : core::Json());
   j.set("exit_signal",
         w.exit_signal() ? core::Json(core::signal_name(w.exit_signal())) : core::Json());
   j.set("argv", argv);
@@ -119,7 +124,7 @@ void ps(Context& ctx, const std::string& vm_name) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& w : resp.ps().workloads()) {
-    rows.push_back({sanitize(w.name()), w.state() == "running" ? std::to_string(w.pid()) : "-",
+    rows.push_back({sanitize(w.name()), exited(w) ? "-" : std::to_string(w.pid()),
                     sanitize(exit_description(w)), sanitize(join_argv(w.argv()))});
   }
   print_table({"NAME", "PID", "STATE", "COMMAND"}, rows);
@@ -178,8 +183,11 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
       "run", "Start a workload in a VM, in its own PID, mount, UTS and IPC namespaces");
   r->add_option("vm", ra->vm, "VM to run in")->required();
   r->add_option("--name", ra->name, "Name of the workload (unique in the VM)")->required();
+  // One value per -e: a repeatable option left to take many would also swallow the "--" that
+  // starts the command, and the command's own options would then look like kcr's.
   r->add_option("-e,--env", ra->env,
-                "Environment variable KEY=VALUE (repeatable; default PATH, HOME, TERM)");
+                "Environment variable KEY=VALUE (repeatable; default PATH, HOME, TERM)")
+      ->allow_extra_args(false);
   r->add_option("--cwd", ra->cwd, "Working directory inside the workload (default /)");
   r->add_option("command", ra->command, "Command and arguments, after --")->required();
   add_json_flag(r, ctx);
@@ -195,7 +203,8 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
   e->add_option("vm", ea->vm, "VM")->required();
   e->add_option("workload", ea->workload, "Workload whose namespaces the command joins")
       ->required();
-  e->add_option("-e,--env", ea->env, "Environment variable KEY=VALUE (repeatable)");
+  e->add_option("-e,--env", ea->env, "Environment variable KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
   e->add_option("--cwd", ea->cwd, "Working directory (default /)");
   e->add_option("--timeout", ea->timeout_s, "Seconds before the command is killed (default 60)")
       ->check(CLI::Range(1, 86400));
@@ -207,10 +216,13 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
   e->callback([&ctx, ea] { exec(ctx, *ea); });
 
   auto ps_vm = std::make_shared<std::string>();
-  auto* p = app.add_subcommand("ps", "List the workloads of a VM, running and exited");
+  auto* p = app.add_subcommand("ps", "List the workloads of a VM, running, stopped and exited");
   p->add_option("vm", *ps_vm, "VM")->required();
   add_json_flag(p, ctx);
-  p->footer("Example:\n  kcr ps demo");
+  p->footer(
+      "STATE is running, stopped (its init or command is, e.g. left stopped by an interrupted\n"
+      "checkpoint: kcr kill VM W --signal CONT --all resumes it) or how it exited.\n"
+      "Example:\n  kcr ps demo");
   p->callback([&ctx, ps_vm] { ps(ctx, *ps_vm); });
 
   auto lv = std::make_shared<std::array<std::string, 2>>();

@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "images/agent/log.hpp"
+#include "images/agent/process.hpp"
 
 namespace kcr::agent {
 
@@ -145,11 +146,6 @@ class UnixPort : public Port {
   UniqueFd m_listener;
   UniqueFd m_conn;
 };
-
-std::string read_first_line(const std::string& path) {
-  std::string text = core::try_read_file(path, 4096).value_or("");
-  return text.substr(0, text.find('\n'));
-}
 
 }  // namespace
 

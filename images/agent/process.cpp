@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/unique_fd.hpp"
 
 namespace kcr::agent {
@@ -175,6 +176,22 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
 std::string describe_status(int status) {
   if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
   return "exit code " + std::to_string(WEXITSTATUS(status));
+}
+
+std::string read_first_line(const std::string& path) {
+  std::string text = core::try_read_file(path, 4096).value_or("");
+  return text.substr(0, text.find('\n'));
+}
+
+char proc_stat_state(std::string_view stat_line) {
+  // The command name is the only field that can hold ')', so the state follows the last one.
+  auto close = stat_line.rfind(')');
+  if (close == std::string_view::npos || stat_line.find('(') > close) return '\0';
+  if (close + 3 > stat_line.size() || stat_line[close + 1] != ' ') return '\0';
+  char state = stat_line[close + 2];
+  bool alone =
+      close + 3 == stat_line.size() || stat_line[close + 3] == ' ' || stat_line[close + 3] == '\n';
+  return alone && state != ' ' ? state : '\0';
 }
 
 }  // namespace kcr::agent

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kcr::agent {
@@ -78,5 +79,17 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
 
 // Describes a wait status: "exit code N" or "signal N".
 std::string describe_status(int status);
+
+// The first line of the file at PATH without its newline; empty when it cannot be read.
+std::string read_first_line(const std::string& path);
+
+// The state letter of a /proc/PID/stat line ('R', 'S', 'T', ...): the field after the
+// parenthesised command name, which may itself hold spaces and ')'. '\0' for anything else.
+char proc_stat_state(std::string_view stat_line);
+
+// True for the states of a stopped task: 'T' (SIGSTOP, CRIU's --leave-stopped) and 't' (traced).
+inline bool is_stopped_state(char state) {
+  return state == 'T' || state == 't';
+}
 
 }  // namespace kcr::agent

@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -161,11 +162,29 @@ std::shared_ptr<UniqueFd> open_run_dir(pid_t pid) {
   return std::make_shared<UniqueFd>(fd);
 }
 
+namespace {
+
+bool process_stopped(pid_t pid) {
+  return is_stopped_state(
+      proc_stat_state(read_first_line("/proc/" + std::to_string(pid) + "/stat")));
+}
+
+// "stopped" when the workload's init or its command (the init's first child) is stopped: by
+// kill --signal STOP, or by CRIU's --leave-stopped after a checkpoint that did not end it.
+const char* live_state(pid_t init) {
+  if (process_stopped(init)) return "stopped";
+  const std::string task = "/proc/" + std::to_string(init) + "/task/" + std::to_string(init);
+  pid_t command = std::atoi(read_first_line(task + "/children").c_str());
+  return command > 0 && process_stopped(command) ? "stopped" : "running";
+}
+
+}  // namespace
+
 void to_proto(const Workload& workload, proto::Workload* out) {
   out->set_name(workload.name);
   out->set_pid(workload.pid);
   for (const auto& arg : workload.argv) out->add_argv(arg);
-  out->set_state(workload.running ? "running" : "exited");
+  out->set_state(workload.running ? live_state(workload.pid) : "exited");
   out->set_exit_code(workload.exit_code);
   out->set_exit_signal(workload.exit_signal);
   out->set_started_unix_ms(workload.started_unix_ms);

@@ -38,6 +38,20 @@ else
 fi
 expect_eq "hostname is the workload name" "other" "$(kcr exec demo other -- hostname)"
 
+# -e and the other options may come in any order before "--"; what follows "--" is the
+# command's, its own options (sh -c) included.
+kcr run demo --name envy -e A=1 -- sh -c 'echo $A > /tmp/a; sleep 1000' >/dev/null
+expect_eq "run --name -e -- keeps the command's -c" "0" "$?"
+wait_for "run -e reached the command" 30 kcr exec demo envy -- test -s /tmp/a
+expect_eq "run -e sets the variable" "1" "$(kcr exec demo envy -- cat /tmp/a)"
+kcr run demo -e A=2 -e PATH=/bin:/usr/bin --cwd /tmp --name envy2 -- sh -c 'echo $A$PATH > a; sleep 1000' >/dev/null
+expect_eq "run -e -e --cwd --name -- keeps the command's -c" "0" "$?"
+wait_for "run -e -e reached the command" 30 kcr exec demo envy2 -- test -s /tmp/a
+expect_eq "run -e twice sets both" "2/bin:/usr/bin" "$(kcr exec demo envy2 -- cat /tmp/a)"
+expect_eq "exec -e -- keeps the command's -c" "3" "$(kcr exec demo envy -e B=3 -- sh -c 'echo $B')"
+expect_eq "exec -e --timeout -e -- keeps the command's -c" "45" \
+  "$(kcr exec demo envy -e B=4 --timeout 30 -e C=5 -- sh -c 'echo $B$C')"
+
 ps=$(kcr ps demo)
 expect_contains "ps shows counter" "counter" "$ps"
 expect_contains "ps shows running" "running" "$ps"
@@ -59,10 +73,23 @@ s1=$(kcr exec demo counter -- cat /tmp/c)
 sleep 2
 s2=$(kcr exec demo counter -- cat /tmp/c)
 expect_eq "stopped tree does not count" "$s1" "$s2"
+counter_state() { kcr ps demo --json | grep -o '"name":"counter","pid":[0-9]*,"state":"[a-z]*"'; }
+expect_contains "ps --json shows the stopped tree" '"state":"stopped"' "$(counter_state)"
+expect_contains "ps shows stopped with its pid" "stopped" "$(kcr ps demo | grep '^counter ' | grep -v ' - ')"
 kcr -q kill demo counter --signal CONT --all
+expect_contains "ps --json shows the resumed tree running" '"state":"running"' "$(counter_state)"
 sleep 2.5
 s3=$(kcr exec demo counter -- cat /tmp/c)
 if [ "${s3:-0}" -gt "${s2:-0}" ]; then pass; else fail "counter should resume after CONT: $s2 then $s3"; fi
+# stopped too when only the init, or only the command (PID 2 of the workload), is stopped
+kcr -q kill demo counter --signal STOP
+expect_contains "ps shows a stopped init" '"state":"stopped"' "$(counter_state)"
+kcr -q kill demo counter --signal CONT
+expect_contains "ps shows the init running again" '"state":"running"' "$(counter_state)"
+kcr exec demo counter -- sh -c 'kill -STOP 2'
+expect_contains "ps shows a stopped command" '"state":"stopped"' "$(counter_state)"
+kcr exec demo counter -- sh -c 'kill -CONT 2'
+expect_contains "ps shows the command running again" '"state":"running"' "$(counter_state)"
 
 out=$(kcr kill demo counter --signal TERM)
 expect_contains "kill reports" "sent TERM" "$out"
