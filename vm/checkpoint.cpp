@@ -51,7 +51,7 @@ void wait_workload_gone(VmSession& session, const std::string& workload) {
     auto resp = session.call(req);
     bool running = false;
     for (const auto& w : resp.ps().workloads()) {
-      if (w.name() == workload && w.state() == "running") running = true;
+      if (w.name() == workload && w.state() != "exited") running = true;
     }
     if (!running) return;
     if (Clock::now() > deadline) {

@@ -25,7 +25,7 @@ CycleRound run_round(Env& env, vm::VmSession& session, const CycleRequest& a, co
   round.cycle = i;
   round.manifest = vm::checkpoint_workload(env.cfg, session, c.workload, cp_name, options);
   auto gone = find_workload(session, c.workload);
-  if (gone && gone->state() == "running") {
+  if (gone && gone->state() != "exited") {
     throw Error("cycle " + std::to_string(i) + ": the workload still runs after the checkpoint");
   }
   auto r = vm::restore_checkpoint(env.cfg, session, round.manifest, c.workload, {}, false);

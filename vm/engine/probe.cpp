@@ -57,6 +57,12 @@ std::optional<proto::Workload> find_workload(vm::VmSession& session, const std::
 
 proto::Workload running_workload(vm::VmSession& session, const std::string& name) {
   auto w = find_workload(session, name);
+  if (w && w->state() == "stopped") {
+    throw Error("workload '" + name + "' in VM '" + session.info().name +
+                    "' is stopped (an interrupted checkpoint leaves it so)",
+                "resume it first: kcr kill " + session.info().name + " " + name +
+                    " --signal CONT --all");
+  }
   if (!w || w->state() != "running") {
     throw Error("no running workload named '" + name + "' in VM '" + session.info().name + "'",
                 "kcr ps " + session.info().name + " lists the workloads");
