@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "kcr/version.hpp"
 #include "vm/backend.hpp"
+#include "vm/engine/vms.hpp"
 #include "vm/vm.hpp"
 
 namespace kcr::test {
@@ -37,6 +38,9 @@ struct FakeGuest {
   bool lazy_server = false;                              // a lazy dump's page server runs
   std::set<std::string> features_missing;
   int next_pid = 100;
+  std::string probe = "42\n";       // what every probe prints
+  std::string probe_after_restore;  // when set, what probes print once restored
+  int lazy_waits = 1;               // lazy_wait calls until every page was sent
   // Request kinds seen, in order ("checkpoint", "pre-dump 1", "kill 18", "restore", ...).
   std::vector<std::string> seen;
   // Makes the Nth (1-based) request of a kind fail with an agent error
@@ -150,7 +154,7 @@ class FakeAgent final : public vm::AgentChannel {
       if (it == m_g.workloads.end() || it->second.state != "running") {
         resp.mutable_exec()->set_exit_code(1);
       } else {
-        resp.mutable_exec()->set_stdout_data("42\n");
+        resp.mutable_exec()->set_stdout_data(m_g.probe);
       }
     } else if (req.has_kill()) {
       auto it = m_g.workloads.find(req.kill().workload());
@@ -181,7 +185,8 @@ class FakeAgent final : public vm::AgentChannel {
     } else if (req.has_lazy_wait()) {
       if (req.lazy_wait().abort()) release_lazy();
       bool finished = !m_g.lazy_server || req.lazy_wait().abort();
-      if (!req.lazy_wait().abort() && m_g.lazy_server) {
+      if (!finished) resp.mutable_lazy_wait()->set_finished(false);
+      if (!req.lazy_wait().abort() && m_g.lazy_server && --m_g.lazy_waits <= 0) {
         m_g.lazy_server = false;  // every page was sent
         finished = true;
         for (auto& [n, w] : m_g.workloads) w.lazy_held = false;
@@ -237,6 +242,7 @@ class FakeAgent final : public vm::AgentChannel {
     w.argv.assign(r.original().argv().begin(), r.original().argv().end());
     w.pid = m_g.next_pid++;
     m_g.staging.erase(r.staging());
+    if (!m_g.probe_after_restore.empty()) m_g.probe = m_g.probe_after_restore;
     resp.mutable_restore()->mutable_workload()->set_name(r.name());
     resp.mutable_restore()->mutable_workload()->set_pid(w.pid);
   }
@@ -282,6 +288,57 @@ class FakeBackend final : public vm::Backend {
   void link(const vm::VmInfo& a, const vm::VmInfo& b) override {
     links.emplace_back(a.name, b.name);
   }
+};
+
+// The engine's VMs over a FakeBackend: VMs are added by the test or booted by
+// the engine (start), and stopped ones are remembered.
+class FakeVms final : public engine::Vms {
+ public:
+  FakeBackend backend;
+  std::string fail_start;  // start() throws this when set
+  FakeGuest fresh;         // what a VM the engine boots starts as
+  std::vector<std::string> started, stopped;
+  std::map<std::string, vm::VmInfo> infos;
+
+  FakeGuest& add(const std::string& name) {
+    vm::VmInfo info;
+    info.name = name;
+    info.backend = backend.name();
+    info.state = "running";
+    info.image = "default";
+    info.memory_mib = 512;
+    info.cpus = 1;
+    info.accel = "tcg";
+    infos[name] = info;
+    return backend.guests[name];
+  }
+  FakeGuest& guest(const std::string& name) { return backend.guests.at(name); }
+  bool has(const std::string& name) const { return backend.guests.count(name) > 0; }
+
+  std::unique_ptr<vm::VmSession> open(const std::string& name) override {
+    if (!has(name) || !backend.guests[name].alive) throw Error("no VM named '" + name + "'");
+    auto agent = std::make_unique<FakeAgent>(backend.guests[name]);
+    auto hello = agent->wait_hello(std::chrono::seconds(1), {});
+    return std::make_unique<vm::VmSession>(infos[name], backend, std::move(agent), hello);
+  }
+  vm::VmInfo start(const engine::StartSpec& spec) override {
+    started.push_back(spec.name);
+    if (!fail_start.empty()) throw Error(fail_start);
+    backend.guests[spec.name] = fresh;
+    add(spec.name);
+    return infos[spec.name];
+  }
+  void stop(const std::string& name) override {
+    if (!has(name)) throw Error("no VM named '" + name + "'");
+    backend.guests.erase(name);
+    stopped.push_back(name);
+  }
+  std::vector<std::string> names() override {
+    std::vector<std::string> out;
+    for (const auto& [n, g] : backend.guests) out.push_back(n);
+    return out;
+  }
+  bool running(const std::string& name) override { return has(name) && backend.guests[name].alive; }
 };
 
 }  // namespace kcr::test

@@ -29,7 +29,7 @@ CycleRound run_round(Env& env, vm::VmSession& session, const CycleRequest& a, co
     throw Error("cycle " + std::to_string(i) + ": the workload still runs after the checkpoint");
   }
   auto r = vm::restore_checkpoint(env.cfg, session, round.manifest, c.workload, {}, false);
-  round.verdict = judge_restored(session, c.workload, c.scenario, before);
+  round.verdict = judge_restored(session, c.workload, c.scenario, before, env.settle);
   round.timings = timings_of(round.manifest, r);
   if (a.keep) {
     round.kept = cp_name;

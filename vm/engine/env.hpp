@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -17,6 +18,8 @@ struct Env {
   const core::Config& cfg;
   Vms& vms;
   Progress progress;
+  // How long a restored workload may take to show that its state survived.
+  std::chrono::milliseconds settle = std::chrono::seconds(15);
 
   void say(const std::string& line) const {
     if (progress) progress(line);

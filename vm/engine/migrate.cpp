@@ -331,7 +331,7 @@ MigrateResult Migration::run() {
   m_fresh.keep();
   end_source();
   MigrateResult out = result();
-  out.verdict = judge_restored(*m_dst, m_a.workload, m_scenario, m_before);
+  out.verdict = judge_restored(*m_dst, m_a.workload, m_scenario, m_before, m_env.settle);
   if (!m_a.keep_checkpoint && !m_m.lazy_pages) m_store.remove(m_cp_name);
   return out;
 }

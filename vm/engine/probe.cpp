@@ -58,10 +58,10 @@ std::optional<proto::Workload> find_workload(vm::VmSession& session, const std::
 proto::Workload running_workload(vm::VmSession& session, const std::string& name) {
   auto w = find_workload(session, name);
   if (w && w->state() == "stopped") {
-    throw Error("workload '" + name + "' in VM '" + session.info().name +
-                    "' is stopped (an interrupted checkpoint leaves it so)",
-                "resume it first: kcr kill " + session.info().name + " " + name +
-                    " --signal CONT --all");
+    throw Error(
+        "workload '" + name + "' in VM '" + session.info().name +
+            "' is stopped (an interrupted checkpoint leaves it so)",
+        "resume it first: kcr kill " + session.info().name + " " + name + " --signal CONT --all");
   }
   if (!w || w->state() != "running") {
     throw Error("no running workload named '" + name + "' in VM '" + session.info().name + "'",
@@ -71,7 +71,8 @@ proto::Workload running_workload(vm::VmSession& session, const std::string& name
 }
 
 core::ProbeVerdict judge_restored(vm::VmSession& session, const std::string& workload,
-                                  const core::Scenario* scenario, const std::string& before) {
+                                  const core::Scenario* scenario, const std::string& before,
+                                  std::chrono::milliseconds settle) {
   core::ProbeVerdict verdict;
   if (!scenario) {
     auto w = find_workload(session, workload);
@@ -80,7 +81,7 @@ core::ProbeVerdict judge_restored(vm::VmSession& session, const std::string& wor
     if (!verdict.survived) verdict.detail = "the restored workload is not running";
     return verdict;
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  auto deadline = std::chrono::steady_clock::now() + settle;
   for (;;) {
     auto after = run_probe(session, workload, *scenario);
     verdict = core::judge_probe(*scenario, before, after.value_or("(probe failed)"));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -25,10 +26,11 @@ std::optional<proto::Workload> find_workload(vm::VmSession& session, const std::
 proto::Workload running_workload(vm::VmSession& session, const std::string& name);
 
 // Probes a restored workload until it shows state that survived BEFORE, for
-// up to 15 s (some state shows only after the workload ran a moment, data
+// up to SETTLE (some state shows only after the workload ran a moment, data
 // over a restored connection say). Without a scenario, survival means the
 // workload runs.
 core::ProbeVerdict judge_restored(vm::VmSession& session, const std::string& workload,
-                                  const core::Scenario* scenario, const std::string& before);
+                                  const core::Scenario* scenario, const std::string& before,
+                                  std::chrono::milliseconds settle = std::chrono::seconds(15));
 
 }  // namespace kcr::engine

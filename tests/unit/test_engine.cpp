@@ -1,0 +1,342 @@
+// The engine against fake VMs and a fake agent: for every step of a
+// migration, a failure injected there must leave the source running or
+// resumed, the checkpoint kept (unless lazy), the destination torn down and
+// a clear error. Milliseconds, no QEMU.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/checkpoint_store.hpp"
+#include "core/error.hpp"
+#include "fakes.hpp"
+#include "vm/engine/cycle.hpp"
+#include "vm/engine/migrate.hpp"
+
+namespace fs = std::filesystem;
+using namespace kcr;
+
+namespace {
+
+const std::vector<std::string> k_counter = {"kcr-scenario", "counter", "--interval-ms", "100"};
+
+struct World {
+  std::string root;
+  core::Config cfg;
+  test::FakeVms vms;
+  std::vector<std::string> said;
+  engine::Env env{cfg, vms, [this](const std::string& l) { said.push_back(l); }};
+
+  World() {
+    char tmpl[] = "/tmp/kcr-engine-test.XXXXXX";
+    root = ::mkdtemp(tmpl);
+    cfg.data_dir = root + "/data";
+    cfg.state_dir = root + "/state";
+    cfg.cache_dir = root + "/cache";
+    env.settle = std::chrono::milliseconds(0);
+    auto& src = vms.add("src");
+    src.workloads["w"] = {k_counter, 7, "running", false};
+  }
+  ~World() { fs::remove_all(root); }
+
+  test::FakeGuest& src() { return vms.guest("src"); }
+  std::string src_state() {
+    auto it = src().workloads.find("w");
+    return it == src().workloads.end() ? "gone" : it->second.state;
+  }
+  std::vector<std::string> checkpoints() {
+    std::vector<std::string> names;
+    for (const auto& m : core::CheckpointStore(cfg.data_dir).list()) names.push_back(m.name);
+    return names;
+  }
+  bool no_partial_left() {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cfg.data_dir + "/checkpoints", ec)) {
+      if (e.path().filename().string().rfind(".partial", 0) == 0) return false;
+    }
+    return true;
+  }
+  engine::MigrateRequest request() {
+    engine::MigrateRequest r;
+    r.vm = "src";
+    r.workload = "w";
+    r.name = "mig";
+    return r;
+  }
+  // Runs the migration expecting a failure; returns message + hint.
+  std::string failed(const engine::MigrateRequest& r) {
+    try {
+      engine::migrate(env, r);
+    } catch (const Error& e) {
+      return std::string(e.what()) + "\nhint: " + e.hint();
+    }
+    ADD_FAILURE() << "the migration succeeded";
+    return {};
+  }
+};
+
+bool contains(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+bool seen(const test::FakeGuest& g, const std::string& kind) {
+  return std::find(g.seen.begin(), g.seen.end(), kind) != g.seen.end();
+}
+
+}  // namespace
+
+TEST(EngineMigrate, PlainMoveEndsTheSourceAndRemovesTheCheckpoint) {
+  World w;
+  auto r = engine::migrate(w.env, w.request());
+  EXPECT_EQ(r.to, "src-m1");
+  EXPECT_TRUE(r.fresh_vm);
+  EXPECT_EQ(r.mode, "plain");
+  EXPECT_TRUE(r.verdict.survived);
+  EXPECT_EQ(w.src_state(), "gone");
+  EXPECT_EQ(w.vms.guest("src-m1").workloads.at("w").state, "running");
+  EXPECT_TRUE(w.checkpoints().empty());
+  EXPECT_TRUE(w.vms.stopped.empty());
+}
+
+TEST(EngineMigrate, KeepSourceLeavesBothRunningAndKeepCheckpointKeepsIt) {
+  World w;
+  auto req = w.request();
+  req.keep_source = true;
+  req.keep_checkpoint = true;
+  auto r = engine::migrate(w.env, req);
+  EXPECT_FALSE(r.source_ended);
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_EQ(w.checkpoints(), (std::vector<std::string>{"mig"}));
+  EXPECT_EQ(r.checkpoint, "mig");
+}
+
+TEST(EngineMigrate, DestinationThatCannotBootTouchesNothing) {
+  World w;
+  w.vms.fail_start = "QEMU failed to start";
+  auto err = w.failed(w.request());
+  EXPECT_TRUE(contains(err, "QEMU failed to start"));
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_FALSE(seen(w.src(), "checkpoint"));
+  EXPECT_TRUE(w.checkpoints().empty());
+}
+
+TEST(EngineMigrate, DifferentGuestIsRefusedBeforeTheFreezeAndTheFreshVmStopped) {
+  World w;
+  auto& dst = w.vms.add("dst");
+  dst.kernel = "6.1.192-kcr";
+  auto req = w.request();
+  req.to = "dst";
+  auto err = w.failed(req);
+  EXPECT_TRUE(contains(err, "runs a different guest")) << err;
+  EXPECT_TRUE(contains(err, "--force"));
+  EXPECT_FALSE(seen(w.src(), "checkpoint"));
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_TRUE(w.vms.has("dst"));  // a VM of the user's is never stopped
+}
+
+TEST(EngineMigrate, NameTakenInTheDestinationIsRefusedAndTheFreshVmStopped) {
+  World w;
+  // The fresh VM comes up already holding a workload of that name.
+  w.vms.fresh.workloads["w"] = {{"sh"}, 3, "running", false};
+  auto err = w.failed(w.request());
+  EXPECT_TRUE(contains(err, "already has a workload named 'w'"));
+  EXPECT_FALSE(seen(w.src(), "checkpoint"));
+  EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
+}
+
+TEST(EngineMigrate, MissingMemoryTrackingRefusesPreCopyBeforeAnythingStarts) {
+  World w;
+  w.src().features_missing.insert("mem_dirty_track");
+  auto req = w.request();
+  req.pre_dumps = 2;
+  auto err = w.failed(req);
+  EXPECT_TRUE(contains(err, "mem_dirty_track"));
+  EXPECT_TRUE(w.vms.started.empty());
+  EXPECT_EQ(w.src_state(), "running");
+}
+
+TEST(EngineMigrate, FailedPreDumpRoundLeavesTheSourceRunningAndNothingBehind) {
+  World w;
+  w.src().fail_at["pre-dump"] = 2;
+  auto req = w.request();
+  req.pre_dumps = 2;
+  auto err = w.failed(req);
+  EXPECT_TRUE(contains(err, "injected failure of pre-dump")) << err;
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_TRUE(w.checkpoints().empty());
+  EXPECT_TRUE(w.no_partial_left());
+  EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
+}
+
+TEST(EngineMigrate, FailedStagingOfAPreDumpRoundLeavesTheSourceRunning) {
+  World w;
+  auto req = w.request();
+  req.pre_dumps = 1;
+  // The destination, a running VM of the user's, refuses the first staged file.
+  auto& dst = w.vms.add("dst");
+  dst.fail_at["put_file"] = 2;  // one file of the round is staged already
+  req.to = "dst";
+  auto err = w.failed(req);
+  EXPECT_TRUE(contains(err, "injected failure of put_file")) << err;
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_TRUE(w.checkpoints().empty());
+  EXPECT_TRUE(w.vms.guest("dst").staging.empty());
+  EXPECT_TRUE(w.vms.stopped.empty());
+}
+
+TEST(EngineMigrate, FailedFinalDumpLeavesTheSourceRunningAndStoresNothing) {
+  World w;
+  w.src().fail_at["checkpoint"] = 1;
+  auto err = w.failed(w.request());
+  EXPECT_TRUE(contains(err, "checkpoint of workload 'w' in VM 'src' failed")) << err;
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_TRUE(w.checkpoints().empty());
+  EXPECT_TRUE(w.no_partial_left());
+  EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
+}
+
+TEST(EngineMigrate, FailedRestoreResumesTheSourceAndKeepsTheCheckpoint) {
+  World w;
+  w.vms.fresh.fail_at["restore"] = 1;
+  auto err = w.failed(w.request());
+  EXPECT_TRUE(contains(err, "migration of workload 'w' failed")) << err;
+  EXPECT_TRUE(contains(err, "the source workload is not lost: it keeps running in VM 'src'"));
+  EXPECT_TRUE(contains(err, "checkpoint 'mig' stays in the store"));
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_TRUE(seen(w.src(), "kill 18 w"));
+  ASSERT_EQ(w.checkpoints(), (std::vector<std::string>{"mig"}));
+  core::CheckpointStore store(w.cfg.data_dir);
+  EXPECT_NO_THROW(store.verify(store.load("mig")));
+  EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
+}
+
+TEST(EngineMigrate, DestinationDyingMidRestoreResumesTheSourceAndStopsTheFreshVm) {
+  World w;
+  w.vms.fresh.die_at["restore"] = 1;
+  auto err = w.failed(w.request());
+  EXPECT_TRUE(contains(err, "the source workload is not lost")) << err;
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_EQ(w.checkpoints(), (std::vector<std::string>{"mig"}));
+  EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
+}
+
+TEST(EngineMigrate, LazyMoveLinksTheVmsAndLeavesNoCheckpoint) {
+  World w;
+  auto req = w.request();
+  req.lazy_pages = true;
+  w.src().lazy_waits = 3;
+  auto r = engine::migrate(w.env, req);
+  EXPECT_EQ(r.mode, "post-copy");
+  ASSERT_EQ(w.vms.backend.links.size(), 1u);
+  EXPECT_EQ(w.vms.backend.links[0], (std::pair<std::string, std::string>{"src", "src-m1"}));
+  EXPECT_EQ(w.src_state(), "gone");
+  EXPECT_TRUE(w.checkpoints().empty());
+  EXPECT_TRUE(r.checkpoint.empty());
+}
+
+TEST(EngineMigrate, LazyRestoreFailureEndsThePageServerResumesTheSourceAndDropsTheCheckpoint) {
+  World w;
+  w.vms.fresh.fail_at["restore"] = 1;
+  auto req = w.request();
+  req.lazy_pages = true;
+  auto err = w.failed(req);
+  EXPECT_TRUE(contains(err, "the workload runs on in VM 'src'")) << err;
+  EXPECT_FALSE(contains(err, "stays in the store"));
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_FALSE(w.src().lazy_server);
+  EXPECT_TRUE(w.checkpoints().empty());
+  EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
+}
+
+TEST(EngineMigrate, LazyPageServerFailureKillsTheCopyAndResumesTheSource) {
+  World w;
+  w.src().fail_at["lazy_wait"] = 1;
+  auto req = w.request();
+  req.lazy_pages = true;
+  auto err = w.failed(req);
+  EXPECT_TRUE(contains(err, "lazy migration of workload 'w' failed")) << err;
+  EXPECT_TRUE(contains(err, "the workload runs on in VM 'src'"));
+  EXPECT_TRUE(contains(err, "the incomplete copy in VM 'src-m1' was killed"));
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_TRUE(w.checkpoints().empty());
+  EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
+}
+
+TEST(EngineMigrate, SourceDyingDuringTheMemoryCopySaysSoAndStopsTheCopy) {
+  World w;
+  w.src().die_at["lazy_wait"] = 1;
+  auto req = w.request();
+  req.lazy_pages = true;
+  auto err = w.failed(req);
+  EXPECT_TRUE(contains(err, "VM 'src' is gone, and the workload's memory with it")) << err;
+  EXPECT_TRUE(contains(err, "incomplete copy in VM 'src-m1' was killed"));
+  EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
+}
+
+TEST(EngineMigrate, SourceThatCannotBeEndedIsAWarningNotAFailure) {
+  World w;
+  w.src().fail_at["kill"] = 1;  // the first kill is the SIGKILL that ends the source
+  auto r = engine::migrate(w.env, w.request());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_TRUE(contains(r.warnings[0], "could not end the source workload"));
+  EXPECT_EQ(w.vms.guest("src-m1").workloads.at("w").state, "running");
+}
+
+TEST(EngineMigrate, BadRequestsAreRefusedBeforeAnyVmIsTouched) {
+  World w;
+  auto req = w.request();
+  req.to = "src";
+  EXPECT_TRUE(contains(w.failed(req), "where it already runs"));
+  req = w.request();
+  req.lazy_pages = true;
+  req.keep_source = true;
+  EXPECT_TRUE(contains(w.failed(req), "--lazy-pages cannot be combined with --keep-source"));
+  req = w.request();
+  req.lazy_pages = true;
+  req.link.source = "10.97.0.1/24";
+  req.link.destination = "10.98.0.2/24";
+  EXPECT_TRUE(contains(w.failed(req), "in one subnet"));
+  EXPECT_TRUE(w.src().seen.empty());
+  EXPECT_TRUE(w.vms.started.empty());
+}
+
+TEST(EngineCycle, TemporaryVmRunsTheScenarioThreeTimesAndIsStopped) {
+  World w;
+  engine::CycleRequest req;
+  auto r = engine::cycle(w.env, req);
+  EXPECT_TRUE(r.ok);
+  ASSERT_EQ(r.rounds.size(), 3u);
+  EXPECT_EQ(r.rounds[0].verdict.before, "42");
+  EXPECT_TRUE(w.checkpoints().empty());
+  ASSERT_EQ(w.vms.started.size(), 1u);
+  EXPECT_EQ(w.vms.stopped, w.vms.started);
+}
+
+TEST(EngineCycle, ACounterRestartedFromZeroIsLostState) {
+  World w;
+  w.src().probe_after_restore = "0\n";
+  engine::CycleRequest req;
+  req.vm = "src";
+  req.workload = "w";
+  req.count = 1;
+  auto r = engine::cycle(w.env, req);
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(contains(r.rounds[0].verdict.detail, "went back from 42 to 0"));
+}
+
+TEST(EngineCycle, FailedRestoreStopsTheTemporaryVmAndSaysWhy) {
+  World w;
+  w.vms.fresh.fail_at["restore"] = 2;
+  engine::CycleRequest req;
+  req.count = 2;
+  try {
+    engine::cycle(w.env, req);
+    FAIL() << "the cycle succeeded";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "injected failure of restore")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "the checkpoint is unchanged"));
+  }
+  ASSERT_EQ(w.vms.started.size(), 1u);
+  EXPECT_EQ(w.vms.stopped, w.vms.started);
+}
