@@ -11,6 +11,7 @@
 #include "core/checkpoint_store.hpp"
 #include "core/error.hpp"
 #include "fakes.hpp"
+#include "temp_dir.hpp"
 #include "vm/engine/cycle.hpp"
 #include "vm/engine/migrate.hpp"
 
@@ -22,15 +23,14 @@ namespace {
 const std::vector<std::string> k_counter = {"kcr-scenario", "counter", "--interval-ms", "100"};
 
 struct World {
-  std::string root;
+  test::TempDir tmp;
+  std::string root = tmp.path();
   core::Config cfg;
   test::FakeVms vms;
   std::vector<std::string> said;
   engine::Env env{cfg, vms, [this](const std::string& l) { said.push_back(l); }};
 
   World() {
-    char tmpl[] = "/tmp/kcr-engine-test.XXXXXX";
-    root = ::mkdtemp(tmpl);
     cfg.data_dir = root + "/data";
     cfg.state_dir = root + "/state";
     cfg.cache_dir = root + "/cache";
@@ -38,7 +38,6 @@ struct World {
     auto& src = vms.add("src");
     src.workloads["w"] = {k_counter, 7, "running", false};
   }
-  ~World() { fs::remove_all(root); }
 
   test::FakeGuest& src() { return vms.guest("src"); }
   std::string src_state() {

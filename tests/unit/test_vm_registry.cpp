@@ -5,6 +5,7 @@
 
 #include "core/files.hpp"
 #include "fakes.hpp"
+#include "temp_dir.hpp"
 #include "vm/accel.hpp"
 #include "vm/vm.hpp"
 
@@ -16,21 +17,17 @@ namespace {
 // A config whose state and cache live in a fresh temporary directory, and a
 // KVM device that opens (/dev/null stands in for /dev/kvm).
 struct Host {
-  std::string root;
+  test::TempDir tmp;
+  std::string root = tmp.path();
   core::Config cfg;
   Host() {
-    char tmpl[] = "/tmp/kcr-registry-test.XXXXXX";
-    root = ::mkdtemp(tmpl);
     cfg.state_dir = root + "/state";
     cfg.cache_dir = root + "/cache";
     cfg.data_dir = root + "/data";
     fs::create_directories(cfg.cache_dir);
     ::setenv("KCR_KVM_DEVICE", "/dev/null", 1);
   }
-  ~Host() {
-    ::unsetenv("KCR_KVM_DEVICE");
-    fs::remove_all(root);
-  }
+  ~Host() { ::unsetenv("KCR_KVM_DEVICE"); }
   vm::VmStartOptions options(const std::string& name, const std::string& accel = "auto") {
     vm::VmStartOptions o;
     o.name = name;
