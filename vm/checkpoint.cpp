@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/names.hpp"
 #include "core/time.hpp"
 #include "kcr/version.hpp"
@@ -22,10 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-uint64_t ms_since(Clock::time_point start) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
-}
+using core::ms_since;
 
 constexpr std::size_t k_chunk = 1 << 20;
 constexpr std::size_t k_upload_window = 4;

@@ -4,10 +4,10 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace kcr::vm {
 
@@ -104,10 +104,7 @@ std::optional<uint64_t> parse_tsc_khz(const std::string& cpuinfo) {
 }
 
 std::optional<uint64_t> host_tsc_khz() {
-  std::ifstream in("/proc/cpuinfo");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_tsc_khz(ss.str());
+  return parse_tsc_khz(core::try_read_file("/proc/cpuinfo", 1 << 20).value_or(""));
 }
 
 }  // namespace kcr::vm

@@ -2,26 +2,17 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace kcr::vm {
 
 QmpClient::QmpClient(const std::string& socket_path, std::chrono::milliseconds timeout)
-    : m_timeout(timeout) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof addr.sun_path) throw Error("socket path too long");
-  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  m_fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!m_fd) throw_errno("socket");
-  if (::connect(m_fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    throw_errno("connect to QMP socket " + socket_path);
-  }
+    : m_fd(core::connect_unix(socket_path, "QEMU's QMP socket")), m_timeout(timeout) {
   read_reply();  // greeting
   execute("qmp_capabilities");
 }
