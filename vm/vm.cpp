@@ -319,7 +319,16 @@ std::vector<VmInfo> list_vms(const core::Config& cfg) {
     if (!core::is_valid_name(name)) continue;
     auto record = read_record(dir);
     VmInfo info = record_or_bare(dir, name);
-    if (backend_named(info.backend).alive(info)) {
+    Backend* backend = nullptr;
+    try {
+      backend = &backend_named(info.backend);
+    } catch (const Error&) {
+      // A backend this kcr does not know (a newer kcr's): shown, never touched.
+      info.state = "unknown backend '" + info.backend + "'";
+      out.push_back(info);
+      continue;
+    }
+    if (backend->alive(info)) {
       if (!record) continue;  // still starting
       info.state = "running";
       out.push_back(info);
