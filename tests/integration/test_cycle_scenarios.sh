@@ -11,6 +11,9 @@ expect_eq "kcr cycle exit status" "0" "$rc"
 expect_contains "kcr cycle ok" '"ok":true' "$out"
 expect_eq "three cycles" "3" "$(grep -o '"survived":true' <<<"$out" | wc -l)"
 expect_contains "cycle reports CRIU stats" '"frozen_time":' "$out"
+# Every number in --json is a JSON number: the counter's readings too.
+expect_eq "counter readings are JSON numbers" "6" \
+  "$(grep -Eo '"(at_checkpoint|after_restore)":[0-9]+[,}]' <<<"$out" | wc -l)"
 expect_eq "temporary VM removed" "[]" "$(kcr vm ls --json)"
 expect_eq "cycle checkpoints removed" "[]" "$(kcr checkpoints ls --json)"
 
