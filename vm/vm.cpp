@@ -200,6 +200,16 @@ void clear_failed_boot(Backend& backend, const VmInfo& info) {
   }
 }
 
+KvmVerdicts kvm_verdicts(const core::Config& cfg) {
+  return KvmVerdicts(cfg.cache_dir + "/kvm-verdicts.yaml");
+}
+
+// What decides whether KVM works here: the hypervisor's version and the host kernel.
+std::string kvm_verdict_key(const core::Config& cfg, Backend& backend) {
+  return backend.name() + " | " + backend.version(cfg) + " | host kernel " +
+         host_kernel_release();
+}
+
 // Boots with the accelerator OPTIONS asks for. "auto" takes KVM only once a
 // boot has proved it works on this host, and falls back to TCG, saying why,
 // when KVM aborts or never brings the guest up; the verdict is remembered
@@ -211,9 +221,8 @@ proto::Hello boot_with_accel(const core::Config& cfg, const VmStartOptions& opti
   if (options.accel != "auto" || accel == Accel::tcg) {
     return boot(cfg, options, backend, accel, full_wait, info, progress);
   }
-  KvmVerdicts verdicts(cfg.cache_dir + "/kvm-verdicts.yaml");
-  std::string key =
-      backend.name() + " | " + backend.version(cfg) + " | host kernel " + host_kernel_release();
+  KvmVerdicts verdicts = kvm_verdicts(cfg);
+  std::string key = kvm_verdict_key(cfg, backend);
   auto known = verdicts.find(key);
   if (known && !known->works) {
     if (progress) {
@@ -242,6 +251,14 @@ proto::Hello boot_with_accel(const core::Config& cfg, const VmStartOptions& opti
 }
 
 }  // namespace
+
+AccelChoice auto_accel(const core::Config& cfg, Backend& backend) {
+  if (!kvm_device_usable()) return {"tcg", "no usable KVM device"};
+  auto known = kvm_verdicts(cfg).find(kvm_verdict_key(cfg, backend));
+  if (!known) return {"kvm", "not proven yet: the next boot tries KVM and falls back to TCG"};
+  if (known->works) return {"kvm", "a boot proved it works here"};
+  return {"tcg", "KVM does not work here: " + known->reason};
+}
 
 VmInfo start_vm(const core::Config& cfg, const VmStartOptions& options, proto::Hello* hello,
                 const Progress& progress) {

@@ -28,6 +28,13 @@ VmInfo start_vm(const core::Config& cfg, const VmStartOptions& options, proto::H
 VmInfo start_vm(const core::Config& cfg, Backend& backend, const VmStartOptions& options,
                 proto::Hello* hello, const Progress& progress = {});
 
+// What --accel auto picks on this host for BACKEND ("kvm" or "tcg"), and why.
+struct AccelChoice {
+  std::string accel;
+  std::string why;
+};
+AccelChoice auto_accel(const core::Config& cfg, Backend& backend);
+
 // Shuts the VM down (its backend's gentlest way first) and removes its
 // state. Throws when no such VM exists.
 void stop_vm(const core::Config& cfg, const std::string& name);
