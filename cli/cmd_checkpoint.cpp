@@ -56,6 +56,7 @@ void restore(Context& ctx, const RestoreArgs& a) {
 }
 
 void list(Context& ctx) {
+  ctx.engine().clean_store();
   core::CheckpointStore store(ctx.config().data_dir);
   auto all = store.list();
   if (ctx.json) {

@@ -1,6 +1,7 @@
 #include "core/checkpoint_store.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -237,6 +238,33 @@ CheckpointManifest CheckpointStore::load(const std::string& name) const {
   return m;
 }
 
+std::vector<std::string> CheckpointStore::clean_abandoned() const {
+  std::vector<std::string> cleaned;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(m_root, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind(".partial-", 0) != 0) continue;
+    if (!e.is_directory()) {
+      // A lock whose checkpoint was committed or removed just before its kcr died.
+      std::string dir = e.path().string();
+      if (dir.size() > 5 && dir.compare(dir.size() - 5, 5, ".lock") == 0 &&
+          !fs::exists(dir.substr(0, dir.size() - 5))) {
+        UniqueFd fd(::open(dir.c_str(), O_RDWR | O_CLOEXEC));
+        if (fd && ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) ::unlink(dir.c_str());
+      }
+      continue;
+    }
+    std::string lock = e.path().string() + ".lock";
+    UniqueFd fd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // its writer is alive
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+    ::unlink(lock.c_str());
+    if (!rm) cleaned.push_back(name);
+  }
+  return cleaned;
+}
+
 std::vector<CheckpointManifest> CheckpointStore::list() const {
   std::vector<CheckpointManifest> out;
   std::error_code ec;
@@ -318,16 +346,20 @@ CheckpointWriter::CheckpointWriter(const CheckpointStore& store, const std::stri
   fs::create_directories(store.root(), ec);
   if (ec) throw Error("cannot create " + store.root() + ": " + ec.message());
   m_tmp = store.root() + "/.partial-" + name + "-" + random_suffix();
+  m_lock = UniqueFd(::open((m_tmp + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!m_lock || ::flock(m_lock.get(), LOCK_EX | LOCK_NB) != 0) throw_errno("lock " + m_tmp);
   fs::create_directories(m_tmp + "/images", ec);
   if (ec) throw Error("cannot create " + m_tmp + ": " + ec.message());
   ::chmod(m_tmp.c_str(), 0700);
 }
 
 CheckpointWriter::~CheckpointWriter() {
-  if (m_committed) return;
-  m_files.clear();
-  std::error_code ec;
-  fs::remove_all(m_tmp, ec);
+  if (!m_committed) {
+    m_files.clear();
+    std::error_code ec;
+    fs::remove_all(m_tmp, ec);
+  }
+  ::unlink((m_tmp + ".lock").c_str());
 }
 
 void CheckpointWriter::write_chunk(const std::string& path, uint64_t offset,

@@ -93,6 +93,10 @@ class CheckpointStore {
 
   void remove(const std::string& name);
 
+  // Removes what a kcr that died mid-checkpoint left: every ".partial-*"
+  // directory whose writer no longer holds its lock. Returns their names.
+  std::vector<std::string> clean_abandoned() const;
+
   // Keeps a CRIU log of a failed operation under DATA_DIR/logs and returns
   // its path.
   std::string keep_log(const std::string& label, const std::string& content) const;
@@ -152,6 +156,7 @@ class CheckpointWriter {
   const CheckpointStore& m_store;
   std::string m_name;
   std::string m_tmp;
+  UniqueFd m_lock;  // held while writing: clean_abandoned() skips a live writer
   std::map<std::string, OpenFile> m_files;
   uint64_t m_bytes = 0;
   uint64_t m_max_bytes;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/fault.hpp"
 #include "core/files.hpp"
 #include "core/names.hpp"
 #include "core/time.hpp"
@@ -128,6 +129,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
               } else {
                 const auto& d = part.file_done();
                 writer.file_done(prefix + d.path(), d.size(), d.sha256(), d.checksum64());
+                core::fault_point("checkpoint.during-transfer");
               }
             } catch (const Error& e) {
               host_error = e;
@@ -223,6 +225,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   m.stats = core::parse_dump_stats(writer.read_small("stats-dump", 1 << 20));
   m.total_ms = ms_since(started);
   try {
+    core::fault_point("checkpoint.before-commit");
     writer.commit(m);
   } catch (const Error& e) {
     if (stops) {
@@ -235,6 +238,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
     throw Error("checkpoint '" + name + "': " + e.what(),
                 stops ? "the workload was resumed; nothing was stored" : e.hint(), e.code());
   }
+  core::fault_point("checkpoint.after-commit");
   if (stops && !plan.keep_stopped && !m.lazy_pages) end_workload(session, workload);
   return m;
 }

@@ -87,6 +87,7 @@ void Server::run() {
         break;
       case PortEvent::connected: {
         log_line("host connected");
+        release_held();
         m_decoder.clear();
         m_discarding = false;
         proto::Response response;
@@ -97,6 +98,7 @@ void Server::run() {
       }
       case PortEvent::disconnected:
         log_line("host disconnected");
+        release_held();
         m_decoder.clear();
         m_discarding = false;
         break;
@@ -187,6 +189,10 @@ proto::Response Server::handle(const proto::Request& request) {
   try {
     switch (request.body_case()) {
       case proto::Request::kHello:
+        // A host says hello when it connects, and every kcr command is its own connection:
+        // whoever held a stopped checkpoint is gone, even if its hangup went unseen while
+        // the agent was busy (the port reports no change when a new host came meanwhile).
+        release_held();
         *response.mutable_hello() = hello();
         break;
       case proto::Request::kRun:
@@ -205,6 +211,10 @@ proto::Response Server::handle(const proto::Request& request) {
         break;
       case proto::Request::kKill:
         m_workloads.kill(request.kill().workload(), request.kill().signal(), request.kill().all());
+        // Ending or resuming it is the host's decision on a stopped checkpoint.
+        if (request.kill().signal() == SIGKILL || request.kill().signal() == SIGCONT) {
+          m_held.erase(request.kill().workload());
+        }
         response.mutable_ok();
         break;
       case proto::Request::kCheck: {
@@ -229,10 +239,18 @@ proto::Response Server::handle(const proto::Request& request) {
         m_shutdown_requested = true;
         response.mutable_ok();
         break;
-      case proto::Request::kCheckpoint:
+      case proto::Request::kCheckpoint: {
+        const auto& c = request.checkpoint();
         *response.mutable_checkpoint() =
-            m_checkpointer.checkpoint(request.id(), request.checkpoint(), stream_sender());
+            m_checkpointer.checkpoint(request.id(), c, stream_sender());
+        // CRIU left the tree stopped (--leave-stopped) until the host decides. A lazy
+        // dump's CRIU holds it itself and resumes it when its page server ends.
+        if (c.pre_dump_round() == 0 && !c.options().leave_running() &&
+            !response.checkpoint().lazy()) {
+          m_held.insert(c.workload());
+        }
         break;
+      }
       case proto::Request::kPutFile:
         m_checkpointer.put_file(request.put_file());
         response.mutable_ok();
@@ -263,6 +281,22 @@ proto::Response Server::handle(const proto::Request& request) {
     return failure(request.id(), "internal error");
   }
   return response;
+}
+
+std::vector<std::string> Server::release_held() {
+  std::vector<std::string> resumed;
+  for (const auto& name : m_held) {
+    try {
+      m_workloads.kill(name, SIGCONT, true);
+      resumed.push_back(name);
+      log_always("the host went away before deciding on the checkpoint of workload '" + name +
+                 "': resumed it");
+    } catch (const std::exception&) {
+      // gone already: nothing to resume
+    }
+  }
+  m_held.clear();
+  return resumed;
 }
 
 void Server::shut_down() {

@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "agent.pb.h"
 #include "core/frame.hpp"
@@ -26,6 +28,14 @@ class Server {
   // Answers one request; never throws (failures become Response.error).
   proto::Response handle(const proto::Request& request);
 
+  // Called when the host disconnects, or a new host connects or says hello: every workload a
+  // checkpoint left stopped for the host to decide on (kill once stored, or resume) and that got no
+  // decision is resumed, so a kcr killed mid-checkpoint loses nothing. Returns the names resumed.
+  std::vector<std::string> release_held();
+
+  // The workloads a checkpoint left stopped and the host has not decided on.
+  const std::set<std::string>& held() const { return m_held; }
+
  private:
   void on_bytes(const std::string& bytes);
   void on_frame(const std::string& frame);
@@ -45,6 +55,7 @@ class Server {
   Clock::time_point m_last_data{};  // when bytes last arrived from the host
   bool m_shutdown_requested = false;
   bool m_stop = false;
+  std::set<std::string> m_held;
 };
 
 }  // namespace kcr::agent

@@ -14,7 +14,14 @@ std::string default_checkpoint_name(const std::string& workload, const std::stri
   return prefix + workload.substr(0, 40) + "-" + stamp;
 }
 
+void Env::clean_store() const {
+  for (const auto& name : core::CheckpointStore(cfg.data_dir).clean_abandoned()) {
+    say("removed " + name + ", a checkpoint a killed kcr left unfinished");
+  }
+}
+
 core::CheckpointManifest checkpoint(Env& env, const CheckpointRequest& request) {
+  env.clean_store();
   core::validate_name("workload name", request.workload);
   std::string name =
       request.name.empty() ? default_checkpoint_name(request.workload) : request.name;
@@ -27,6 +34,7 @@ core::CheckpointManifest checkpoint(Env& env, const CheckpointRequest& request) 
 }
 
 RestoreOutcome restore(Env& env, const RestoreRequest& request) {
+  env.clean_store();
   core::CheckpointStore store(env.cfg.data_dir);
   RestoreOutcome out;
   out.manifest = store.load(request.checkpoint);

@@ -50,6 +50,7 @@ CycleResult cycle(Env& env, const CycleRequest& a) {
     throw Error("--vm and --workload go together", "give both, or neither for a temporary VM",
                 ExitCode::usage);
   }
+  env.clean_store();
   CycleResult c;
   c.vm = a.vm;
   c.workload = a.workload;

@@ -24,6 +24,9 @@ struct Env {
   void say(const std::string& line) const {
     if (progress) progress(line);
   }
+
+  // Removes the partial checkpoints a killed kcr left in the store, saying so.
+  void clean_store() const;
 };
 
 }  // namespace kcr::engine

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "core/fault.hpp"
 #include "core/format.hpp"
 #include "core/names.hpp"
 #include "vm/checkpoint.hpp"
@@ -116,6 +117,7 @@ class Migration {
 
 void Migration::prepare() {
   validate(m_a, m_store, m_cp_name);
+  m_env.clean_store();
   m_src = m_env.vms.open(m_a.vm);
   auto w = running_workload(*m_src, m_a.workload);
   if (m_a.pre_dumps > 0) {
@@ -195,6 +197,7 @@ void Migration::dump() {
   m_m = vm::checkpoint_workload(m_env.cfg, *m_src, m_a.workload, m_cp_name, m_options, plan);
   m_dumped = true;
   m_stored_s = seconds_since(m_frozen);
+  core::fault_point("migrate.after-dump");
 }
 
 void Migration::restore() {
@@ -329,6 +332,7 @@ MigrateResult Migration::run() {
     m_store.remove(m_m.name);
   }
   m_fresh.keep();
+  core::fault_point("migrate.before-ending-source");
   end_source();
   MigrateResult out = result();
   out.verdict = judge_restored(*m_dst, m_a.workload, m_scenario, m_before, m_env.settle);
