@@ -53,5 +53,12 @@ counts_on "migrate after-dump"
 expect_not_contains "no copy in the destination" '"name":"counter"' "$(kcr ps dst --json)"
 expect_contains "its checkpoint is complete" "is complete" "$(kcr checkpoints verify mig)"
 
+# Killed once the workload runs in the destination but before the source was
+# ended: a copy too many, never a loss.
+KCR_FAULT=migrate.before-ending-source "$KCR" migrate demo counter --to dst -o mig2 >/dev/null 2>&1
+expect_eq "migrate before-ending-source: kcr was killed" "137" "$?"
+counts_on "migrate before-ending-source"
+expect_contains "the copy runs in the destination" '"state":"running"' "$(kcr ps dst --json)"
+
 kcr -q vm stop demo dst
 finish
