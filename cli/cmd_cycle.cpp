@@ -23,6 +23,9 @@ void print_cycle(Context& ctx, const engine::CycleResult& c) {
       j.set("image_bytes", r.timings.image_bytes);
       j.set("checkpoint", r.kept.empty() ? core::Json() : core::Json(r.kept));
       j.set("statistics", podman_dump_stats(r.manifest));
+      j.set("agent_fds", r.health.agent_fds);
+      j.set("guest_processes", r.health.guest_processes);
+      j.set("host_rss_kib", r.health.host_rss_kib);
       rows.push(j);
     }
     auto j = core::Json::object();

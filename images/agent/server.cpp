@@ -1,5 +1,6 @@
 #include "images/agent/server.hpp"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/reboot.h>
 #include <unistd.h>
@@ -58,6 +59,21 @@ const char* request_kind(const proto::Request& request) {
       break;
   }
   return "empty";
+}
+
+// Entries of DIR (less "." and ".."; only all-digit names when DIGITS_ONLY): open fds, pids.
+std::uint32_t count_entries(const char* dir, bool digits_only) {
+  std::uint32_t n = 0;
+  if (DIR* d = ::opendir(dir)) {
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      if (digits_only && name.find_first_not_of("0123456789") != std::string::npos) continue;
+      ++n;
+    }
+    ::closedir(d);
+  }
+  return n;
 }
 
 proto::Response failure(std::uint64_t id, const std::string& message,
@@ -205,6 +221,8 @@ proto::Response Server::handle(const proto::Request& request) {
       }
       case proto::Request::kPs:
         *response.mutable_ps() = m_workloads.ps();
+        response.mutable_ps()->set_agent_fds(count_entries("/proc/self/fd", false));
+        response.mutable_ps()->set_guest_processes(count_entries("/proc", true));
         break;
       case proto::Request::kLogs:
         *response.mutable_logs() = m_workloads.logs(request.logs());

@@ -36,6 +36,7 @@ CycleRound run_round(Env& env, vm::VmSession& session, const CycleRequest& a, co
   } else {
     core::CheckpointStore(env.cfg.data_dir).remove(cp_name);
   }
+  round.health = health(session);
   if (!round.verdict.survived) env.say("cycle " + std::to_string(i) + ": " + round.verdict.detail);
   return round;
 }

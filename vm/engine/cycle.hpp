@@ -7,6 +7,7 @@
 #include "core/scenario.hpp"
 #include "vm/engine/checkpoint.hpp"
 #include "vm/engine/env.hpp"
+#include "vm/engine/probe.hpp"
 
 namespace kcr::engine {
 
@@ -26,6 +27,7 @@ struct CycleRound {
   Timings timings;
   core::CheckpointManifest manifest;
   std::string kept;  // the checkpoint's name when kept
+  Health health;     // after the round: for leak watching over many rounds
 };
 
 struct CycleResult {

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace kcr::engine {
 
@@ -43,6 +44,24 @@ std::string await_probe(vm::VmSession& session, const std::string& workload,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
+}
+
+Health health(vm::VmSession& session) {
+  proto::Request req;
+  req.mutable_ps();
+  auto resp = session.call(req);
+  Health h;
+  h.agent_fds = resp.ps().agent_fds();
+  h.guest_processes = resp.ps().guest_processes();
+  std::string status = core::try_read_file("/proc/self/status", 1 << 16).value_or("");
+  auto at = status.find("VmRSS:");
+  if (at != std::string::npos) {
+    try {
+      h.host_rss_kib = std::stoull(status.substr(at + 6));
+    } catch (const std::exception&) {
+    }
+  }
+  return h;
 }
 
 std::optional<proto::Workload> find_workload(vm::VmSession& session, const std::string& name) {

@@ -19,6 +19,15 @@ std::optional<std::string> run_probe(vm::VmSession& session, const std::string& 
 std::string await_probe(vm::VmSession& session, const std::string& workload,
                         const core::Scenario& s, long long warmup);
 
+// What a long run watches for leaks: the agent's open fds, the guest's
+// process count and this kcr's resident memory.
+struct Health {
+  uint32_t agent_fds = 0;
+  uint32_t guest_processes = 0;
+  uint64_t host_rss_kib = 0;
+};
+Health health(vm::VmSession& session);
+
 // The workload called NAME in the session's VM, if any.
 std::optional<proto::Workload> find_workload(vm::VmSession& session, const std::string& name);
 
