@@ -234,3 +234,20 @@ TEST(CheckpointStore, AGuestCannotSendMoreThanTheLimit) {
   EXPECT_THROW(w.write_chunk("images/a.img", 10, "x"), kcr::Error);
   EXPECT_THROW(w.write_chunk("images/b.img", 0, "y"), kcr::Error);
 }
+
+TEST(CheckpointStore, CleanAbandonedRemovesWhatADeadWriterLeftOnly) {
+  TempDir t;
+  CheckpointStore store(t.path());
+  CheckpointWriter live(store, "live");
+  send(live, "images/pages-1.img", "abc");
+  // What a kcr killed mid-checkpoint leaves: a partial directory and its lock, unheld.
+  fs::create_directories(store.root() + "/.partial-dead-123/images");
+  std::ofstream(store.root() + "/.partial-dead-123.lock");
+  std::ofstream(store.root() + "/.partial-gone-456.lock");  // its directory already renamed
+  auto cleaned = store.clean_abandoned();
+  EXPECT_EQ(cleaned, (std::vector<std::string>{".partial-dead-123"}));
+  EXPECT_FALSE(fs::exists(store.root() + "/.partial-dead-123"));
+  EXPECT_FALSE(fs::exists(store.root() + "/.partial-dead-123.lock"));
+  EXPECT_FALSE(fs::exists(store.root() + "/.partial-gone-456.lock"));
+  EXPECT_TRUE(fs::exists(live.dir()));  // a writer that holds its lock is left alone
+}
