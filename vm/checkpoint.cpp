@@ -341,7 +341,10 @@ void stage_files(VmSession& session, const std::string& staging, const std::stri
         in_flight.pop_front();
       }
       offset += static_cast<uint64_t>(n);
-      if (last) break;
+      if (last) {
+        core::fault_point("restore.during-upload");
+        break;
+      }
       if (n == 0) throw Error("checkpoint file " + f.path + " is shorter than its manifest says");
     }
   }
@@ -384,6 +387,7 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
     }
     stage_files(session, staging, store.dir(m.name), files);
     result.upload_ms = ms_since(upload_start);
+    core::fault_point("restore.before-criu");
 
     proto::Request req;
     auto* r = req.mutable_restore();

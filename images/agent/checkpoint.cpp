@@ -457,6 +457,26 @@ void Checkpointer::drop_staging(const std::string& staging) {
   remove_tree(dir);
 }
 
+int Checkpointer::drop_abandoned_staging() {
+  int dropped = 0;
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir((m_workloads.state_dir() + "/staging").c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (core::is_valid_name(name)) names.push_back(name);
+    }
+    ::closedir(d);
+  }
+  for (const auto& name : names) {
+    bool in_use = std::any_of(m_lazy_daemons.begin(), m_lazy_daemons.end(),
+                              [&](const LazyDaemon& l) { return l.staging == name; });
+    if (in_use) continue;
+    drop_staging(name);
+    ++dropped;
+  }
+  return dropped;
+}
+
 proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::RestoreRequest& request,
                                           const SendFn& send) {
   std::string dir = staging_dir(request.staging());

@@ -43,6 +43,11 @@ class Checkpointer {
   // lazy-pages daemon still reading it.
   void drop_staging(const std::string& staging);
 
+  // Removes every staging directory but those a lazily restored workload still reads:
+  // called when a new host connects, since no host's uploads outlive its connection.
+  // Returns how many it removed.
+  int drop_abandoned_staging();
+
   // Waits for (or aborts) the page server of a lazy checkpoint.
   proto::LazyWaitReply lazy_wait(const proto::LazyWaitRequest& request);
 

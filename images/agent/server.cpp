@@ -302,6 +302,9 @@ proto::Response Server::handle(const proto::Request& request) {
 }
 
 std::vector<std::string> Server::release_held() {
+  if (int n = m_checkpointer.drop_abandoned_staging()) {
+    log_always("dropped " + std::to_string(n) + " staging area(s) a gone host left behind");
+  }
   std::vector<std::string> resumed;
   for (const auto& name : m_held) {
     try {

@@ -53,12 +53,53 @@ counts_on "migrate after-dump"
 expect_not_contains "no copy in the destination" '"name":"counter"' "$(kcr ps dst --json)"
 expect_contains "its checkpoint is complete" "is complete" "$(kcr checkpoints verify mig)"
 
+# Killed after a pre-copy round was staged, or after the VMs were linked for
+# post-copy: the source never stopped for good.
+for case in "migrate.after-pre-dump --pre-dump 1" "migrate.after-link --lazy-pages"; do
+  point=${case%% *}
+  KCR_FAULT=$point "$KCR" migrate demo counter --to dst -o "m-${point#migrate.}" ${case#* } >/dev/null 2>&1
+  expect_eq "$point: kcr was killed" "137" "$?"
+  counts_on "$point"
+  expect_not_contains "$point: no copy in the destination" '"name":"counter"' "$(kcr ps dst --json)"
+done
+
 # Killed once the workload runs in the destination but before the source was
 # ended: a copy too many, never a loss.
 KCR_FAULT=migrate.before-ending-source "$KCR" migrate demo counter --to dst -o mig2 >/dev/null 2>&1
 expect_eq "migrate before-ending-source: kcr was killed" "137" "$?"
 counts_on "migrate before-ending-source"
 expect_contains "the copy runs in the destination" '"state":"running"' "$(kcr ps dst --json)"
+
+# A restore killed during the upload or just before CRIU: the checkpoint is
+# untouched, no half-restored copy, the staging it left is dropped by the next
+# command, and the same restore then works.
+kcr -q checkpoint demo counter -o base --leave-running >/dev/null || fail "checkpoint base"
+sums() { (cd "$KCR_DATA_DIR/checkpoints/base" && find . -type f -exec sha256sum {} + | sort); }
+base_sums=$(sums)
+for point in restore.during-upload restore.before-criu; do
+  KCR_FAULT=$point "$KCR" restore dst base --name "r-${point#restore.}" >/dev/null 2>&1
+  expect_eq "$point: kcr was killed" "137" "$?"
+  expect_not_contains "$point: no half-restored copy" "\"name\":\"r-" "$(kcr ps dst --json)"
+  expect_eq "$point: the checkpoint is untouched" "$base_sums" "$(sums)"
+done
+expect_contains "the agent dropped the staging a dead kcr left" "staging area(s) a gone host left" \
+  "$(kcr vm console dst --log)"
+kcr -q restore dst base --name again >/dev/null
+expect_contains "the restore works afterwards" '"name":"again"' "$(kcr ps dst --json)"
+
+# A cycle killed between its checkpoint and its restore: the checkpoint it
+# stored is complete, so the workload can be restored from it.
+kcr -q run demo --name tocycle -- kcr-scenario counter --interval-ms 100 >/dev/null
+wait_for "tocycle ready" 60 kcr exec demo tocycle -- kcr-scenario counter-probe
+KCR_FAULT=cycle.between-checkpoint-and-restore "$KCR" cycle --vm demo --workload tocycle --keep >/dev/null 2>&1
+expect_eq "cycle: kcr was killed" "137" "$?"
+kept=$(kcr checkpoints ls --json | grep -o '"name":"cycle-[0-9]*-1"' | cut -d'"' -f4)
+expect_true "cycle: its checkpoint is kept" test -n "$kept"
+if [ -n "$kept" ]; then
+  expect_contains "cycle: it verifies" "is complete" "$(kcr checkpoints verify "$kept")"
+  kcr -q restore demo "$kept" >/dev/null
+  wait_for "cycle: the workload restores from it" 30 kcr exec demo tocycle -- kcr-scenario counter-probe
+fi
 
 kcr -q vm stop demo dst
 finish

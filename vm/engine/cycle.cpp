@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/fault.hpp"
 #include "core/names.hpp"
 #include "vm/engine/probe.hpp"
 
@@ -28,6 +29,7 @@ CycleRound run_round(Env& env, vm::VmSession& session, const CycleRequest& a, co
   if (gone && gone->state() != "exited") {
     throw Error("cycle " + std::to_string(i) + ": the workload still runs after the checkpoint");
   }
+  core::fault_point("cycle.between-checkpoint-and-restore");
   auto r = vm::restore_checkpoint(env.cfg, session, round.manifest, c.workload, {}, false);
   round.verdict = judge_restored(session, c.workload, c.scenario, before, env.settle);
   round.timings = timings_of(round.manifest, r);

@@ -135,6 +135,7 @@ void Migration::prepare() {
                     "boot a guest kernel with CONFIG_USERFAULTFD, or migrate without "
                     "--lazy-pages");
     vm::link_vms(*m_src, m_a.link.source, *m_dst, m_a.link.destination);
+    core::fault_point("migrate.after-link");
   }
   if (m_scenario) m_before = await_probe(*m_src, m_a.workload, *m_scenario, 0);
 }
@@ -181,6 +182,7 @@ void Migration::dump() {
     auto t = Clock::now();
     vm::stage_files(*m_dst, m_staged.staging, dir, images);
     for (const auto& f : images) m_staged.paths.insert(f.path);
+    core::fault_point("migrate.after-pre-dump");
     m_env.say(
         fmt::format("pre-dump {} of {}: {} pages ({}) in {} while it runs, sent to '{}' in {}",
                     r.round, m_a.pre_dumps, r.pages_written, core::format_bytes(r.bytes),
@@ -221,6 +223,7 @@ void Migration::finish_lazy() {
             "' on demand");
   auto start = Clock::now();
   for (;;) {
+    core::fault_point("migrate.during-memory");
     if (vm::lazy_finish(*m_src, std::chrono::seconds(1))) break;
     if (!m_dst->alive()) {
       throw Error("VM '" + m_dst->info().name + "' died while memory was still being copied");
