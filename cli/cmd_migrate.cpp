@@ -116,7 +116,8 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
       ->check(CLI::Range(0, 20));
   c->add_flag("--lazy-pages", a->request.lazy_pages,
               "Post-copy: restore before the memory moves; pages follow on demand from the "
-              "source's page server over a link kcr sets up between the two VMs");
+              "source's page server over a link kcr sets up between the two VMs (addresses: "
+              "migration_link in the config file)");
   c->add_flag("--keep-source", a->request.keep_source,
               "Leave the workload running in the source too (a clone, not a move)");
   c->add_option("-o,--name", a->request.name,

@@ -20,8 +20,24 @@ expect_failure "lazy clone refused" "--lazy-pages cannot be combined with --keep
 expect_failure "lazy pre-copy refused" "--lazy-pages cannot be combined with --pre-dump" \
   kcr migrate src buf --lazy-pages --pre-dump 1
 
+# A workload's own address in the link's subnet is never clobbered: the
+# migration is refused before anything is frozen, naming it, and the
+# migration_link setting moves the link to another subnet.
+nic=$(kcr exec src buf -- sh -c 'ls /sys/class/net | grep -v "^lo$" | head -1')
+kcr exec src buf -- ip addr add 10.97.0.9/24 dev "$nic" || fail "add an address on $nic"
+expect_failure "a clash with a workload's address is refused" \
+  "would replace address 10.97.0.9/24 of $nic" kcr migrate src buf --lazy-pages --to src-m1
+expect_contains "the hint names migration_link" "migration_link" "$last_err"
+expect_eq "refused before the freeze: the buffer runs on" "running" "$(workload_state src buf)"
+expect_not_contains "the fresh destination was stopped again" '"name":"src-m1"' "$(kcr vm ls --json)"
+kcr exec src buf -- ip addr del 10.97.0.9/24 dev "$nic" || fail "remove the address"
+{
+  if [ -n "${KCR_CONFIG:-}" ]; then cat "$KCR_CONFIG"; fi
+  printf 'migration_link:\n  source: 10.98.0.1/24\n  destination: 10.98.0.2/24\n  port: 7078\n'
+} >"$KCR_TEST_TMP/link.yaml"
+
 # The 10 MB buffer moves lazily to a fresh VM and keeps its checksum.
-out=$(kcr migrate src buf --lazy-pages --json)
+out=$(KCR_CONFIG=$KCR_TEST_TMP/link.yaml kcr migrate src buf --lazy-pages --json)
 expect_eq "lazy migration survived" "true" "$(echo "$out" | json_field survived)"
 expect_eq "mode" "post-copy" "$(echo "$out" | json_field mode)"
 expect_eq "to a fresh VM" "src-m1" "$(echo "$out" | json_field to)"
@@ -29,6 +45,8 @@ echo "lazy 10 MB: downtime $(echo "$out" | json_field downtime_seconds)s," \
   "memory followed in $(echo "$out" | json_field lazy_seconds)s"
 expect_eq "same checksum in src-m1" "$sum" "$(kcr exec src-m1 buf -- kcr-scenario membuf-probe)"
 expect_eq "source ended" "exited" "$(workload_state src buf)"
+expect_contains "the link used the configured subnet" "10.98.0.2/24" \
+  "$(kcr exec src-m1 buf -- ip -4 addr show dev "$nic")"
 expect_eq "no lazy checkpoint left in the store" "" "$(ls -A "$KCR_DATA_DIR/checkpoints" 2>/dev/null)"
 
 # The destination dies while the memory of a 100 MB buffer is on its way:
