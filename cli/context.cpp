@@ -1,9 +1,12 @@
 #include "cli/context.hpp"
 
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+
+#include "core/log.hpp"
 
 namespace kcr::cli {
 
@@ -17,8 +20,27 @@ engine::Env& Context::engine() {
     auto say = [this](const std::string& line) { progress(*this, line); };
     m_vms = std::make_unique<engine::LocalVms>(config(), say);
     m_env = std::make_unique<engine::Env>(engine::Env{config(), *m_vms, say});
+    m_env->transfer = [this](const core::TransferProgress& p) { transfer_progress(*this, p); };
   }
   return *m_env;
+}
+
+ProgressBar& Context::progress_bar() {
+  if (!m_bar) m_bar = std::make_unique<ProgressBar>(STDERR_FILENO);
+  return *m_bar;
+}
+
+void add_log_options(CLI::App& app) {
+  app.add_option_function<std::string>(
+         "--log-level",
+         [](const std::string& level) { core::set_log_level(*core::parse_log_level(level)); },
+         "What kcr logs on stderr (or --log-file): debug shows each agent request and its "
+         "duration, the QEMU command line and the CRIU options sent (default warn)")
+      ->envname("KCR_LOG_LEVEL")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option_function<std::string>(
+      "--log-file", [](const std::string& path) { core::set_log_file(path); },
+      "Append log lines to PATH instead of stderr");
 }
 
 void add_json_flag(CLI::App* sub, Context& ctx) {
@@ -27,8 +49,13 @@ void add_json_flag(CLI::App* sub, Context& ctx) {
 
 void progress(Context& ctx, const std::string& line) {
   if (ctx.json || ctx.quiet) return;
-  fmt::print(stderr, "{}\n", line);
   std::fflush(stderr);
+  ctx.progress_bar().line(line);
+}
+
+void transfer_progress(Context& ctx, const core::TransferProgress& p) {
+  if (ctx.json || ctx.quiet) return;
+  ctx.progress_bar().update(p);
 }
 
 void print_table(const std::vector<std::string>& headers,

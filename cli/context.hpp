@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/progress.hpp"
 #include "core/config.hpp"
 #include "core/format.hpp"
 #include "core/json.hpp"
@@ -25,10 +26,14 @@ struct Context {
   // The effective configuration, loaded on first use.
   const core::Config& config();
 
-  // The engine's environment: this host's VMs, progress lines to stderr.
+  // The engine's environment: this host's VMs, progress lines and transfer bars to stderr.
   engine::Env& engine();
 
+  // Where progress goes on stderr: lines, and a bar while bytes move.
+  ProgressBar& progress_bar();
+
  private:
+  std::unique_ptr<ProgressBar> m_bar;
   std::optional<core::Config> m_config;
   std::unique_ptr<engine::LocalVms> m_vms;
   std::unique_ptr<engine::Env> m_env;
@@ -39,6 +44,9 @@ void add_json_flag(CLI::App* sub, Context& ctx);
 
 // Prints a progress line to stderr unless --json or --quiet.
 void progress(Context& ctx, const std::string& line);
+
+// Shows a transfer report on stderr unless --json or --quiet.
+void transfer_progress(Context& ctx, const core::TransferProgress& p);
 
 // Prints ROWS under HEADERS, columns padded to their widest cell.
 void print_table(const std::vector<std::string>& headers,
@@ -68,5 +76,10 @@ void register_check_command(CLI::App& app, Context& ctx);
 void register_checkpoint_commands(CLI::App& app, Context& ctx);
 void register_cycle_command(CLI::App& app, Context& ctx);
 void register_migrate_command(CLI::App& app, Context& ctx);
+void register_version_command(CLI::App& app, Context& ctx);
+
+// Adds the global --log-level (or $KCR_LOG_LEVEL) and --log-file options,
+// applied to core/log.hpp's logger as soon as they are parsed.
+void add_log_options(CLI::App& app);
 
 }  // namespace kcr::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--config", ctx.config_path,
                  "YAML configuration file (default: $KCR_CONFIG or /etc/kcr/config.yaml)");
   app.add_flag("-q,--quiet", ctx.quiet, "Print no progress lines on stderr");
+  kcr::cli::add_log_options(app);
   app.require_subcommand(1);
   app.fallthrough();
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   kcr::cli::register_cycle_command(app, ctx);
   kcr::cli::register_migrate_command(app, ctx);
   kcr::cli::register_check_command(app, ctx);
+  kcr::cli::register_version_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace kcr::core {
 
@@ -10,5 +11,9 @@ std::string format_seconds(double seconds);
 
 // "252 KiB" style sizes.
 std::string format_bytes(uint64_t bytes);
+
+// ARGV as a shell would read it back: words with anything but [A-Za-z0-9_./=:,+-@%]
+// single-quoted ("qemu-system-x86_64 -append 'console=ttyS0 quiet'").
+std::string shell_join(const std::vector<std::string>& argv);
 
 }  // namespace kcr::core

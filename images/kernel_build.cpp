@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -81,6 +82,7 @@ void run_logged(const std::vector<std::string>& argv, const std::string& cwd,
   o.cwd = cwd;
   o.output_file = log;
   o.on_tick = on_tick;
+  o.tick_interval = std::chrono::seconds(10);
   auto r = core::run_subprocess(argv, o);
   if (r.ok()) return;
   // make's own summary lines say which file failed; the full log stays.
@@ -120,6 +122,33 @@ class CompileCounter {
   std::size_t m_offset = 0;
   std::size_t m_count = 0;
 };
+
+// How many files an earlier build compiled, from the newest log kept next to a
+// cached kernel under ROOT: this build's total is about the same, as builds
+// differ by a few config options. Nullopt when no kernel was built before.
+std::optional<std::size_t> estimate_compiled_files(const std::string& root) {
+  std::error_code ec;
+  std::optional<fs::file_time_type> newest;
+  std::string log;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::string candidate = entry.path().string() + "/build.log";
+    auto when = fs::last_write_time(candidate, ec);
+    if (ec || (newest && when <= *newest)) continue;
+    newest = when;
+    log = candidate;
+  }
+  if (log.empty()) return std::nullopt;
+  std::size_t n = CompileCounter(log).update();
+  if (n == 0) return std::nullopt;
+  return n;
+}
+
+// "1234 of about 2700 files compiled (45%)", or "1234 files compiled" without an estimate.
+std::string compiled_text(std::size_t done, std::optional<std::size_t> total) {
+  if (!total) return fmt::format("{} files compiled", done);
+  return fmt::format("{} of about {} files compiled ({}%)", done, *total,
+                     std::min<std::size_t>(99, done * 100 / *total));
+}
 
 UniqueFd lock_key(const std::string& path,
                   const std::function<void(const std::string&)>& progress) {
@@ -253,14 +282,16 @@ SourceKernel build_source_kernel(const core::Config& cfg,
   }
 
   unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
+  const auto expected = estimate_compiled_files(root);
   progress(fmt::format(
-      "building the kernel with {} jobs: about 11 minutes on 2 idle cores; log: {}", jobs, log));
+      "building the kernel with {} jobs: about 11 minutes on 2 idle cores{}; log: {}", jobs,
+      expected ? fmt::format(", about {} files (as the last build)", *expected) : "", log));
   CompileCounter counter(log);
   run_logged(make_with({"-j" + std::to_string(jobs), "vmlinux", "bzImage"}), tree, log,
              "make vmlinux bzImage", [&] {
-               progress(fmt::format("building the kernel: {}, {} files compiled",
+               progress(fmt::format("building the kernel: {}, {}",
                                     minutes(std::chrono::steady_clock::now() - started),
-                                    counter.update()));
+                                    compiled_text(counter.update(), expected)));
              });
 
   core::SubprocessOptions in_tree;

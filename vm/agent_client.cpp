@@ -1,9 +1,12 @@
 #include "vm/agent_client.hpp"
 
+#include <fmt/core.h>
+
 #include <random>
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "core/log.hpp"
 
 namespace kcr::vm {
 
@@ -34,6 +37,24 @@ bool reply_fits(const proto::Request& req, const proto::Response& resp) {
   }
 }
 
+// The request's kind as the protocol names it ("checkpoint", "put_file").
+std::string request_kind(const proto::Request& req) {
+  const auto* field = req.GetDescriptor()->FindFieldByNumber(req.body_case());
+  return field ? field->name() : "empty";
+}
+
+// At debug level: one line per request, with how long the agent took.
+void log_request(const std::string& kind, std::chrono::steady_clock::time_point sent,
+                 const Error* failed) {
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  if (failed) {
+    core::log(core::LogLevel::debug,
+              fmt::format("agent request {} failed after {:.3f} s: {}", kind, s, failed->what()));
+  } else {
+    core::log(core::LogLevel::debug, fmt::format("agent request {}: {:.3f} s", kind, s));
+  }
+}
+
 }  // namespace
 
 AgentClient::AgentClient(const std::string& socket_path)
@@ -56,13 +77,18 @@ proto::Hello AgentClient::wait_hello(std::chrono::milliseconds timeout,
     if (now >= deadline) throw Error("the agent did not say hello in time");
     proto::Request req;
     req.mutable_hello();
-    send(req);
+    write_request(req);
     auto wait = std::min<std::chrono::milliseconds>(
         nudge, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
     auto frame = m_stream.read(wait);
     while (frame) {
       proto::Response resp;
-      if (resp.ParseFromString(*frame) && resp.has_hello()) return resp.hello();
+      if (resp.ParseFromString(*frame) && resp.has_hello()) {
+        if (core::log_enabled(core::LogLevel::debug)) {
+          log_request("hello", deadline - timeout, nullptr);
+        }
+        return resp.hello();
+      }
       frame = m_stream.read(std::chrono::milliseconds(0));
     }
     if (!m_stream.timed_out()) throw Error("the agent channel closed (QEMU exited?)");
@@ -77,12 +103,28 @@ proto::Response AgentClient::call(proto::Request request, std::chrono::milliseco
 proto::Response AgentClient::call_streaming(
     proto::Request request, std::chrono::milliseconds timeout,
     const std::function<void(const proto::Response&)>& on_part) {
-  uint64_t id = send(request);
+  const bool debug = core::log_enabled(core::LogLevel::debug);
+  auto sent = std::chrono::steady_clock::now();
+  uint64_t id = write_request(request);
   request.set_id(id);
-  return receive(id, &request, timeout, on_part);
+  try {
+    auto resp = receive(id, &request, timeout, on_part);
+    if (debug) log_request(request_kind(request), sent, nullptr);
+    return resp;
+  } catch (const Error& e) {
+    if (debug) log_request(request_kind(request), sent, &e);
+    throw;
+  }
 }
 
 uint64_t AgentClient::send(proto::Request request) {
+  std::string kind = core::log_enabled(core::LogLevel::debug) ? request_kind(request) : "";
+  uint64_t id = write_request(std::move(request));
+  if (!kind.empty()) m_pending[id] = {kind, std::chrono::steady_clock::now()};
+  return id;
+}
+
+uint64_t AgentClient::write_request(proto::Request request) {
   uint64_t id = m_next_id++;
   request.set_id(id);
   std::string payload;
@@ -92,7 +134,15 @@ uint64_t AgentClient::send(proto::Request request) {
 }
 
 proto::Response AgentClient::await(uint64_t id, std::chrono::milliseconds timeout) {
-  return receive(id, nullptr, timeout, {});
+  auto pending = m_pending.extract(id);
+  try {
+    auto resp = receive(id, nullptr, timeout, {});
+    if (pending) log_request(pending.mapped().kind, pending.mapped().sent, nullptr);
+    return resp;
+  } catch (const Error& e) {
+    if (pending) log_request(pending.mapped().kind, pending.mapped().sent, &e);
+    throw;
+  }
 }
 
 proto::Response AgentClient::receive(uint64_t id, const proto::Request* request,

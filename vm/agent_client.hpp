@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <unordered_map>
 
 #include "agent.pb.h"
 #include "core/frame.hpp"
@@ -40,12 +41,21 @@ class AgentClient final : public AgentChannel {
   proto::Response receive(uint64_t id, const proto::Request* request,
                           std::chrono::milliseconds timeout,
                           const std::function<void(const proto::Response&)>& on_part);
+  // Writes REQUEST with a fresh id and returns the id.
+  uint64_t write_request(proto::Request request);
+
+  struct Pending {
+    std::string kind;
+    std::chrono::steady_clock::time_point sent;
+  };
 
   UniqueFd m_fd;
   core::FramedStream m_stream;
   // Request ids start at a random point: replies meant for an earlier
   // connection can still sit in the virtio-serial queue, and must never match.
   uint64_t m_next_id;
+  // Requests sent without waiting, kept at debug level to log their duration on await.
+  std::unordered_map<uint64_t, Pending> m_pending;
 };
 
 }  // namespace kcr::vm

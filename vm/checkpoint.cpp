@@ -1,6 +1,7 @@
 #include "vm/checkpoint.hpp"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/fault.hpp"
 #include "core/files.hpp"
+#include "core/log.hpp"
 #include "core/names.hpp"
 #include "core/time.hpp"
 #include "kcr/version.hpp"
@@ -29,6 +31,43 @@ using core::ms_since;
 constexpr std::size_t k_chunk = 1 << 20;
 constexpr std::size_t k_upload_window = 4;
 constexpr unsigned k_max_pre_dumps = 20;
+
+// Counts one transfer's bytes for an OnTransfer watcher; its last report
+// goes out however the transfer ends, so a bar on the screen is closed.
+class TransferMeter {
+ public:
+  TransferMeter(const core::OnTransfer& watcher, std::string phase, std::string verb,
+                uint64_t total)
+      : m_watcher(watcher), m_started(Clock::now()) {
+    m_state.phase = std::move(phase);
+    m_state.verb = std::move(verb);
+    m_state.total = total;
+  }
+  TransferMeter(const TransferMeter&) = delete;
+  TransferMeter& operator=(const TransferMeter&) = delete;
+  ~TransferMeter() { finish(); }
+
+  void add(uint64_t bytes) {
+    m_state.done += bytes;
+    report();
+  }
+  void finish() {
+    if (m_state.finished) return;
+    m_state.finished = true;
+    report();
+  }
+
+ private:
+  void report() {
+    if (!m_watcher) return;
+    m_state.elapsed_s = std::chrono::duration<double>(Clock::now() - m_started).count();
+    m_watcher(m_state);
+  }
+
+  const core::OnTransfer& m_watcher;
+  Clock::time_point m_started;
+  core::TransferProgress m_state;
+};
 
 // Ends a workload CRIU left stopped: SIGKILL once the checkpoint is safe,
 // SIGCONT to every task when it is not.
@@ -102,8 +141,10 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   // Streams one dump's files into the writer under PREFIX ("parents/K/" for
   // a pre-dump round) and checks them against the agent's list. STOPS: the
   // dump leaves the workload stopped, so any failure must resume it.
-  auto run_round = [&](const proto::Request& req, const std::string& prefix, bool stops) {
+  auto run_round = [&](const proto::Request& req, const std::string& prefix, bool stops,
+                       const std::string& phase) {
     proto::Response resp;
+    TransferMeter meter(plan.on_transfer, phase, "received", 0);
     auto resume = [&] {
       if (!stops) return;
       try {
@@ -126,6 +167,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
               if (part.has_chunk()) {
                 const auto& ch = part.chunk();
                 writer.write_chunk(prefix + ch.path(), ch.offset(), ch.data());
+                meter.add(ch.data().size());
               } else {
                 const auto& d = part.file_done();
                 writer.file_done(prefix + d.path(), d.size(), d.sha256(), d.checksum64());
@@ -151,6 +193,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
                       "nothing was stored; the workload keeps running",
                   host_error->code());
     }
+    meter.finish();
     // Exactly the files the agent listed, with their sizes, arrived.
     const auto& reply = resp.checkpoint();
     auto ours = round_files(prefix);
@@ -181,6 +224,12 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
       c->set_lazy_pages(true);
       c->set_page_server_port(plan.lazy_port);
     }
+    if (core::log_enabled(core::LogLevel::debug)) {
+      core::log(core::LogLevel::debug,
+                fmt::format("checkpoint request for workload '{}' (round {}, parent {}): CRIU "
+                            "options {{{}}}",
+                            workload, round, parent, options.ShortDebugString()));
+    }
     return req;
   };
 
@@ -188,7 +237,9 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   for (unsigned k = 1; k <= plan.pre_dumps; ++k) {
     auto round_start = Clock::now();
     std::string prefix = "parents/" + std::to_string(k) + "/";
-    auto reply = run_round(request(k, k - 1), prefix, false);
+    auto reply =
+        run_round(request(k, k - 1), prefix, false,
+                  fmt::format("checkpoint '{}' pre-dump {} of {}", name, k, plan.pre_dumps));
     core::PreDumpRound r;
     r.round = k;
     r.dump_ms = reply.dump_ms();
@@ -205,7 +256,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
 
   if (plan.on_freeze) plan.on_freeze();
   const bool stops = !options.leave_running();
-  auto reply = run_round(request(0, plan.pre_dumps), "", stops);
+  auto reply = run_round(request(0, plan.pre_dumps), "", stops, "checkpoint '" + name + "'");
   m.name = name;
   m.created = core::now_iso8601();
   m.kcr_version = k_version;
@@ -306,7 +357,11 @@ void drop_staging(VmSession& session, const std::string& staging) {
 }
 
 void stage_files(VmSession& session, const std::string& staging, const std::string& dir,
-                 const std::vector<core::CheckpointFile>& files) {
+                 const std::vector<core::CheckpointFile>& files,
+                 const core::OnTransfer& on_transfer, const std::string& phase) {
+  uint64_t total = 0;
+  for (const auto& f : files) total += f.size;
+  TransferMeter meter(on_transfer, phase, "sent", total);
   std::deque<uint64_t> in_flight;
   std::string buf(k_chunk, '\0');
   for (const auto& f : files) {
@@ -341,6 +396,7 @@ void stage_files(VmSession& session, const std::string& staging, const std::stri
         in_flight.pop_front();
       }
       offset += static_cast<uint64_t>(n);
+      meter.add(static_cast<uint64_t>(n));
       if (last) {
         core::fault_point("restore.during-upload");
         break;
@@ -385,7 +441,8 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
     for (const auto& f : m.files) {
       if (is_image_file(f.path) && !(staged && staged->paths.count(f.path))) files.push_back(f);
     }
-    stage_files(session, staging, store.dir(m.name), files);
+    stage_files(session, staging, store.dir(m.name), files, plan.on_transfer,
+                "upload of '" + m.name + "' to VM '" + session.info().name + "'");
     result.upload_ms = ms_since(upload_start);
     core::fault_point("restore.before-criu");
 
@@ -403,6 +460,10 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
     options.MergeFrom(extra_options);
     options.set_leave_running(false);
     *r->mutable_options() = options;
+    if (core::log_enabled(core::LogLevel::debug)) {
+      core::log(core::LogLevel::debug, "restore request for '" + name + "': CRIU options {" +
+                                           options.ShortDebugString() + "}");
+    }
     auto* orig = r->mutable_original();
     orig->set_name(m.workload);
     orig->set_pid(m.pid);

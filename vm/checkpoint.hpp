@@ -10,6 +10,7 @@
 #include "core/checkpoint_store.hpp"
 #include "core/config.hpp"
 #include "core/criu_stats.hpp"
+#include "core/transfer_progress.hpp"
 #include "vm/vm.hpp"
 
 namespace kcr::vm {
@@ -39,6 +40,8 @@ struct DumpPlan {
   // this port (the checkpoint is then marked lazy: it cannot be restored
   // once that server is gone). lazy_finish() waits for the server.
   unsigned lazy_port = 0;
+  // Reports the bytes received from the guest, for each round and the final dump.
+  core::OnTransfer on_transfer;
 };
 
 // Waits up to TIMEOUT for the page server of a lazy checkpoint to have sent
@@ -86,9 +89,11 @@ struct Staged {
 std::string new_staging_name();
 
 // Sends FILES (paths relative to DIR) into the VM's staging area STAGING,
-// each checked there against its checksum; throws kcr::Error on failure.
+// each checked there against its checksum, reporting the bytes sent as PHASE
+// to ON_TRANSFER; throws kcr::Error on failure.
 void stage_files(VmSession& session, const std::string& staging, const std::string& dir,
-                 const std::vector<core::CheckpointFile>& files);
+                 const std::vector<core::CheckpointFile>& files,
+                 const core::OnTransfer& on_transfer = {}, const std::string& phase = {});
 
 // Removes a staging area (errors ignored: the VM may be gone).
 void drop_staging(VmSession& session, const std::string& staging);
@@ -105,6 +110,8 @@ struct RestorePlan {
   // Post-copy: memory comes from this page server (a lazy checkpoint).
   std::string page_server_address;
   unsigned page_server_port = 0;
+  // Reports the bytes uploaded into the VM.
+  core::OnTransfer on_transfer;
 };
 
 // Restores checkpoint M into the session's VM as NEW_NAME (M's workload name

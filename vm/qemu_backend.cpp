@@ -9,6 +9,8 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "core/format.hpp"
+#include "core/log.hpp"
 #include "core/subprocess.hpp"
 #include "vm/agent_client.hpp"
 #include "vm/qemu_command.hpp"
@@ -91,8 +93,10 @@ pid_t QemuBackend::launch(const core::Config& cfg, const VmStartOptions& options
   core::SubprocessOptions so;
   so.timeout = std::chrono::seconds(60);
   core::SubprocessResult r;
+  auto argv = build_qemu_argv(spec);
+  core::log(core::LogLevel::debug, "QEMU command line: " + core::shell_join(argv));
   try {
-    r = core::run_subprocess(build_qemu_argv(spec), so);
+    r = core::run_subprocess(argv, so);
   } catch (...) {
     ::umask(old_umask);
     throw;

@@ -30,6 +30,7 @@ core::CheckpointManifest checkpoint(Env& env, const CheckpointRequest& request) 
   env.say("checkpointing workload '" + request.workload + "' of VM '" + request.vm + "'");
   vm::DumpPlan plan;
   plan.transfer = request.transfer;
+  plan.on_transfer = env.transfer;
   return vm::checkpoint_workload(env.cfg, *session, request.workload, name, request.options, plan);
 }
 
@@ -40,8 +41,10 @@ RestoreOutcome restore(Env& env, const RestoreRequest& request) {
   out.manifest = store.load(request.checkpoint);
   auto session = env.vms.open(request.vm);
   env.say("restoring checkpoint '" + out.manifest.name + "' into VM '" + request.vm + "'");
+  vm::RestorePlan plan;
+  plan.on_transfer = env.transfer;
   out.restore = vm::restore_checkpoint(env.cfg, *session, out.manifest, request.name,
-                                       request.options, request.force);
+                                       request.options, request.force, plan);
   return out;
 }
 

@@ -24,13 +24,19 @@ CycleRound run_round(Env& env, vm::VmSession& session, const CycleRequest& a, co
   }
   CycleRound round;
   round.cycle = i;
-  round.manifest = vm::checkpoint_workload(env.cfg, session, c.workload, cp_name, options);
+  vm::DumpPlan dump_plan;
+  dump_plan.on_transfer = env.transfer;
+  round.manifest =
+      vm::checkpoint_workload(env.cfg, session, c.workload, cp_name, options, dump_plan);
   auto gone = find_workload(session, c.workload);
   if (gone && gone->state() != "exited") {
     throw Error("cycle " + std::to_string(i) + ": the workload still runs after the checkpoint");
   }
   core::fault_point("cycle.between-checkpoint-and-restore");
-  auto r = vm::restore_checkpoint(env.cfg, session, round.manifest, c.workload, {}, false);
+  vm::RestorePlan restore_plan;
+  restore_plan.on_transfer = env.transfer;
+  auto r =
+      vm::restore_checkpoint(env.cfg, session, round.manifest, c.workload, {}, false, restore_plan);
   round.verdict = judge_restored(session, c.workload, c.scenario, before, env.settle);
   round.timings = timings_of(round.manifest, r);
   if (a.keep) {

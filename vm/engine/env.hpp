@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "core/transfer_progress.hpp"
 #include "vm/engine/vms.hpp"
 
 namespace kcr::engine {
@@ -20,6 +21,8 @@ struct Env {
   Progress progress;
   // How long a restored workload may take to show that its state survived.
   std::chrono::milliseconds settle = std::chrono::seconds(15);
+  // Bytes moving to and from guests (checkpoint streams, uploads), for a progress bar.
+  core::OnTransfer transfer = {};
 
   void say(const std::string& line) const {
     if (progress) progress(line);

@@ -95,6 +95,8 @@ class Migration {
   std::pair<std::string, std::string> roll_back();
   std::string give_back_source();
   std::string end_copy();
+  // A progress line for phase PHASE, with the time since the migration began.
+  void say(const std::string& phase, const std::string& detail) const;
 
   Env& m_env;
   const MigrateRequest& m_a;
@@ -110,10 +112,15 @@ class Migration {
   bool m_dumped = false;    // the source is stopped (or lazily held) from here on
   bool m_restored = false;  // a copy runs in the destination
   vm::RestoreResult m_r;
+  Clock::time_point m_started = Clock::now();
   Clock::time_point m_frozen;
   double m_stored_s = 0, m_downtime_s = 0, m_lazy_s = 0;
   std::vector<std::string> m_warnings;
 };
+
+void Migration::say(const std::string& phase, const std::string& detail) const {
+  m_env.say(fmt::format("[{:.1f} s] {}: {}", seconds_since(m_started), phase, detail));
+}
 
 void Migration::prepare() {
   validate(m_a, m_store, m_cp_name);
@@ -147,6 +154,7 @@ void Migration::open_destination() {
   if (dst_name.empty() || !m_env.vms.running(dst_name)) {
     if (dst_name.empty()) dst_name = fresh_vm_name(m_env.vms, m_a.vm);
     const auto& s = m_src->info();
+    say("boot", "starting destination VM '" + dst_name + "'");
     m_fresh.start({dst_name, s.image, s.memory_mib, s.cpus, s.accel});
   }
   m_dst = m_env.vms.open(dst_name);
@@ -180,31 +188,38 @@ void Migration::dump() {
       if (vm::is_image_file(f.path)) images.push_back(f);
     }
     auto t = Clock::now();
-    vm::stage_files(*m_dst, m_staged.staging, dir, images);
+    const std::string round = fmt::format("pre-dump {} of {}", r.round, m_a.pre_dumps);
+    vm::stage_files(*m_dst, m_staged.staging, dir, images, m_env.transfer,
+                    round + " to VM '" + m_dst->info().name + "'");
     for (const auto& f : images) m_staged.paths.insert(f.path);
     core::fault_point("migrate.after-pre-dump");
-    m_env.say(
-        fmt::format("pre-dump {} of {}: {} pages ({}) in {} while it runs, sent to '{}' in {}",
-                    r.round, m_a.pre_dumps, r.pages_written, core::format_bytes(r.bytes),
-                    core::format_seconds(r.total_ms / 1000.0), m_dst->info().name,
-                    core::format_seconds(seconds_since(t))));
+    say(round, fmt::format("{} pages ({}) in {} while it runs, sent to '{}' in {}", r.pages_written,
+                           core::format_bytes(r.bytes), core::format_seconds(r.total_ms / 1000.0),
+                           m_dst->info().name, core::format_seconds(seconds_since(t))));
   };
   m_frozen = Clock::now();
   plan.on_freeze = [&] {
-    m_env.say("checkpointing workload '" + m_a.workload + "' in VM '" + m_a.vm + "'");
+    say("freeze", "checkpointing workload '" + m_a.workload + "' in VM '" + m_a.vm + "'");
     m_frozen = Clock::now();
   };
-  if (m_a.pre_dumps > 0) m_env.say(fmt::format("pre-copy: {} rounds", m_a.pre_dumps));
+  plan.on_transfer = m_env.transfer;
+  if (m_a.pre_dumps > 0) {
+    say("pre-copy", fmt::format("{} rounds while the workload runs", m_a.pre_dumps));
+  }
   // checkpoint_workload resumes the workload itself when it fails.
   m_m = vm::checkpoint_workload(m_env.cfg, *m_src, m_a.workload, m_cp_name, m_options, plan);
   m_dumped = true;
   m_stored_s = seconds_since(m_frozen);
+  say("dump and transfer",
+      fmt::format("{} on the host, CRIU dump {}", core::format_bytes(m_m.image_bytes()),
+                  core::format_seconds(m_m.dump_ms / 1000.0)));
   core::fault_point("migrate.after-dump");
 }
 
 void Migration::restore() {
-  m_env.say("restoring it in VM '" + m_dst->info().name + "'");
+  say("restore", "restoring it in VM '" + m_dst->info().name + "'");
   vm::RestorePlan rplan;
+  rplan.on_transfer = m_env.transfer;
   rplan.verify_first = false;  // just received and hashed
   rplan.staged = &m_staged;
   if (m_m.lazy_pages) {
@@ -214,13 +229,14 @@ void Migration::restore() {
   m_r = vm::restore_checkpoint(m_env.cfg, *m_dst, m_m, m_a.workload, {}, m_a.force, rplan);
   m_restored = true;
   m_downtime_s = seconds_since(m_frozen);
+  say("resume", fmt::format("the workload runs in VM '{}' (downtime {})", m_dst->info().name,
+                            core::format_seconds(m_downtime_s)));
 }
 
 // Post-copy: the workload runs in the destination while its memory still
 // comes from the source's page server; waits until all of it arrived.
 void Migration::finish_lazy() {
-  m_env.say("workload runs in VM '" + m_dst->info().name + "'; memory follows from VM '" + m_a.vm +
-            "' on demand");
+  say("memory", "follows from VM '" + m_a.vm + "' on demand");
   auto start = Clock::now();
   for (;;) {
     core::fault_point("migrate.during-memory");
@@ -233,6 +249,7 @@ void Migration::finish_lazy() {
     }
   }
   m_lazy_s = seconds_since(start);
+  say("memory", "all of it arrived in " + core::format_seconds(m_lazy_s));
 }
 
 void Migration::end_source() {
