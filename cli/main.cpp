@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "cli/cmd_internal.hpp"
 #include "cli/context.hpp"
 #include "core/error.hpp"
 #include "kcr/version.hpp"
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   kcr::cli::register_migrate_command(app, ctx);
   kcr::cli::register_check_command(app, ctx);
   kcr::cli::register_version_command(app, ctx);
+  kcr::cli::register_internal_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -1,17 +1,32 @@
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace kcr {
 
-// Exit codes, documented in man/kcr.1.
+// Exit codes; exit_codes() says what each means to whom (the man pages' EXIT STATUS).
 enum class ExitCode : int {
   ok = 0,
   failure = 1,     // the operation failed; the message says why
   usage = 2,       // bad command line or configuration
   state_lost = 3,  // a probe found that a workload's state did not survive
 };
+
+// One row of the exit status table: what CODE means for COMMANDS.
+struct ExitCodeInfo {
+  std::optional<ExitCode> code;  // none: the exit status of the command kcr ran for the user
+  std::string_view name;         // the enumerator's name, e.g. "state_lost"
+  std::string_view meaning;      // one or two sentences of plain text
+  std::vector<std::string_view> commands;  // command paths ("image check-kernel"); empty: all
+};
+
+// Every exit status kcr documents, in order of code; the general row of a code comes
+// before the rows that say what it means for particular commands.
+const std::vector<ExitCodeInfo>& exit_codes();
 
 // The one error type kcr throws up to main: printed once as "kcr: error: MESSAGE"
 // followed by "hint: HINT" when a hint is set.
