@@ -19,6 +19,9 @@ ValueKind kind_of(const std::string& command, const std::string& name) {
       {{"checkpoints show", "name"}, ValueKind::checkpoint},
       {{"checkpoints verify", "name"}, ValueKind::checkpoint},
       {{"checkpoints rm", "names"}, ValueKind::checkpoint},
+      {{"checkpoints export", "name"}, ValueKind::checkpoint},
+      {{"checkpoints export", "--output"}, ValueKind::file},
+      {{"checkpoints import", "file"}, ValueKind::file},
   };
   static const std::map<std::string, ValueKind> by_name = {
       {"vm", ValueKind::vm},
@@ -33,6 +36,8 @@ ValueKind kind_of(const std::string& command, const std::string& name) {
       {"--agent", ValueKind::file},
       {"--kernel-deb", ValueKind::file},
       {"config_file", ValueKind::file},
+      {"--import", ValueKind::file},
+      {"--export", ValueKind::file},
   };
   if (auto it = by_command.find({command, name}); it != by_command.end()) return it->second;
   if (auto it = by_name.find(name); it != by_name.end()) return it->second;
