@@ -4,9 +4,8 @@
 
 #include "cli/context.hpp"
 #include "core/error.hpp"
-#include "core/subprocess.hpp"
 #include "images/image.hpp"
-#include "vm/qemu_command.hpp"
+#include "vm/accel.hpp"
 #include "vm/vm.hpp"
 
 namespace kcr::cli {
@@ -32,20 +31,24 @@ void check(Context& ctx, const std::string& vm_name) {
   std::optional<vm::VmSession> session;
   if (!vm_name.empty()) session.emplace(cfg, vm_name);
 
-  // Host prerequisites.
-  auto qemu = core::find_program(cfg.qemu);
+  // Host prerequisites, as the VM backend sees them.
+  vm::Backend& backend = vm::backend_named(session ? session->info().backend : "qemu");
   std::string qemu_version = "missing";
-  if (qemu) {
-    core::SubprocessOptions so;
-    so.timeout = std::chrono::seconds(10);
-    auto r = core::run_subprocess({*qemu, "--version"}, so);
-    qemu_version = r.out.substr(0, r.out.find('\n'));
-  } else {
+  try {
+    qemu_version = backend.version(cfg);
+  } catch (const Error&) {
     ok = false;
   }
-  std::string accel;
+  std::string accel, accel_reason;
   try {
-    accel = vm::to_string(vm::choose_accel(cfg.accel));
+    if (cfg.accel == "auto") {
+      // What the next boot will use: an openable /dev/kvm is not proof KVM works.
+      auto choice = vm::auto_accel(cfg, backend);
+      accel = choice.accel;
+      accel_reason = choice.why;
+    } else {
+      accel = vm::to_string(vm::choose_accel(cfg.accel));
+    }
   } catch (const Error& e) {
     accel = std::string("unusable: ") + e.what();
     ok = false;
@@ -69,6 +72,7 @@ void check(Context& ctx, const std::string& vm_name) {
   auto host = core::Json::object();
   host.set("qemu", qemu_version);
   host.set("accel", accel);
+  if (!accel_reason.empty()) host.set("accel_reason", accel_reason);
   host.set("image", image_line);
   if (!default_line.empty()) host.set("default_image", default_line);
   j.set("host", host);
@@ -105,7 +109,8 @@ void check(Context& ctx, const std::string& vm_name) {
     print_json(j);
   } else {
     fmt::print("host QEMU:     {}\n", qemu_version);
-    fmt::print("acceleration:  {}\n", accel);
+    fmt::print("acceleration:  {}{}\n", accel,
+               accel_reason.empty() ? "" : " (" + accel_reason + ")");
     fmt::print("guest image:   {}\n", image_line);
     if (!default_line.empty()) fmt::print("default image: {}\n", default_line);
   }

@@ -47,6 +47,8 @@ expect_contains "says it falls back" "falling back to TCG" "$err"
 expect_contains "runs under TCG" '"accel":"tcg"' "$(kcr vm ls --json)"
 expect_contains "the agent answers" "Looks good." "$(kcr check a)"
 expect_contains "verdict remembered" "works: false" "$(cat "$KCR_TEST_TMP/cache/kvm-verdicts.yaml")"
+expect_contains "kcr check says what the next boot uses, and why" \
+  '"accel":"tcg","accel_reason":"KVM does not work here: QEMU failed to start' "$(kcr check --json)"
 
 err=$(kcr vm start b 2>&1 >/dev/null)
 expect_eq "second vm start" "0" "$?"
