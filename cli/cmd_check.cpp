@@ -24,6 +24,36 @@ std::string image_state(const core::Config& cfg, const std::string& name, bool& 
   }
 }
 
+// criu check in the guest; adds "guest" to J, prints it unless --json, and
+// returns whether CRIU is fine there.
+bool check_guest(Context& ctx, vm::VmSession& session, core::Json& j) {
+  proto::Request req;
+  req.mutable_check();
+  auto resp = session.call(req, std::chrono::seconds(120));
+  const auto& c = resp.check();
+  auto guest = core::Json::object();
+  guest.set("kernel", c.kernel_release());
+  guest.set("criu_version", c.criu_version());
+  guest.set("agent_version", c.agent_version());
+  guest.set("criu_ok", c.ok());
+  guest.set("criu_check", c.output());
+  j.set("guest", guest);
+  if (!ctx.json) {
+    fmt::print("guest kernel:  {}\n", sanitize(c.kernel_release()));
+    fmt::print("guest CRIU:    {}\n", sanitize(c.criu_version()));
+    fmt::print("agent:         {}\n", sanitize(c.agent_version()));
+    fmt::print("criu check:    {}\n", c.ok() ? "ok" : "FAILED");
+    std::string out = sanitize(c.output(), true);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    if (!out.empty()) {
+      std::string indented = "  ";
+      for (char ch : out) indented += ch == '\n' ? std::string("\n  ") : std::string(1, ch);
+      fmt::print("{}\n", indented);
+    }
+  }
+  return c.ok();
+}
+
 void check(Context& ctx, const std::string& vm_name) {
   const auto& cfg = ctx.config();
   auto j = core::Json::object();
@@ -77,33 +107,7 @@ void check(Context& ctx, const std::string& vm_name) {
   if (!default_line.empty()) host.set("default_image", default_line);
   j.set("host", host);
 
-  if (session) {
-    proto::Request req;
-    req.mutable_check();
-    auto resp = session->call(req, std::chrono::seconds(120));
-    const auto& c = resp.check();
-    auto guest = core::Json::object();
-    guest.set("kernel", c.kernel_release());
-    guest.set("criu_version", c.criu_version());
-    guest.set("agent_version", c.agent_version());
-    guest.set("criu_ok", c.ok());
-    guest.set("criu_check", c.output());
-    j.set("guest", guest);
-    ok = ok && c.ok();
-    if (!ctx.json) {
-      fmt::print("guest kernel:  {}\n", sanitize(c.kernel_release()));
-      fmt::print("guest CRIU:    {}\n", sanitize(c.criu_version()));
-      fmt::print("agent:         {}\n", sanitize(c.agent_version()));
-      fmt::print("criu check:    {}\n", c.ok() ? "ok" : "FAILED");
-      std::string out = sanitize(c.output(), true);
-      while (!out.empty() && out.back() == '\n') out.pop_back();
-      if (!out.empty()) {
-        std::string indented = "  ";
-        for (char ch : out) indented += ch == '\n' ? std::string("\n  ") : std::string(1, ch);
-        fmt::print("{}\n", indented);
-      }
-    }
-  }
+  if (session) ok = check_guest(ctx, *session, j) && ok;
   j.set("ok", ok);
   if (ctx.json) {
     print_json(j);

@@ -231,52 +231,8 @@ void import_archive(Context& ctx, const ImportArgs& a) {
       m.name, a.file, m.files.size(), format_bytes(m.image_bytes()));
 }
 
-}  // namespace
-
-void register_checkpoint_commands(CLI::App& app, Context& ctx) {
-  auto ca = std::make_shared<CheckpointArgs>();
-  auto* c = app.add_subcommand(
-      "checkpoint", "Checkpoint a workload with CRIU in its VM and store it on the host");
-  c->add_option("vm", ca->vm, "VM")->required();
-  c->add_option("workload", ca->workload, "Workload to checkpoint")->required();
-  c->add_option("-o,--name", ca->name, "Checkpoint name (default WORKLOAD-TIMESTAMP)");
-  ca->flags.add_to(c, CriuFlags::Use::dump);
-  c->add_flag("--print-stats", ca->print_stats,
-              "Print CRIU's statistics as JSON, in podman's names");
-  c->add_option("--export", ca->export_file,
-                "Also export the checkpoint to this archive (.tar.zst, .tar.gz or .tar)");
-  c->add_option("--compress", ca->compress, "Archive compression for --export (default: zstd)")
-      ->check(CLI::IsMember({"zstd", "gzip", "none"}));
-  c->add_flag("--transfer-after-dump", ca->transfer_after_dump,
-              "Send the images only once CRIU finished (slower; scripts/bench times CRIU alone)");
-  add_json_flag(c, ctx);
-  c->footer(
-      "Without --leave-running the workload is gone once the checkpoint is stored; if anything\n"
-      "fails before that, it keeps running and nothing is stored.\n"
-      "Example:\n  kcr checkpoint demo counter -o counter-1 --leave-running\n"
-      "  kcr checkpoint demo counter --export counter.tar.zst");
-  c->callback([&ctx, ca] { checkpoint(ctx, *ca); });
-
-  auto ra = std::make_shared<RestoreArgs>();
-  auto* r = app.add_subcommand("restore", "Restore a stored checkpoint into a VM");
-  r->add_option("vm", ra->vm, "VM to restore into")->required();
-  r->add_option("checkpoint", ra->checkpoint, "Checkpoint name (kcr checkpoints ls)");
-  r->add_option("--import", ra->import_file,
-                "Import this archive (kcr checkpoints export) and restore it");
-  r->add_option("--name", ra->name, "Workload name after restore (default: the checkpointed name)");
-  ra->flags.add_to(r, CriuFlags::Use::restore);
-  r->add_flag("--force", ra->force,
-              "Restore even if the VM's kernel or CRIU differs from the checkpoint's");
-  r->add_flag("--print-stats", ra->print_stats,
-              "Print CRIU's statistics as JSON, in podman's names");
-  add_json_flag(r, ctx);
-  r->footer(
-      "Every file's digest is checked before anything is sent; a failed restore leaves the\n"
-      "checkpoint untouched. Options the checkpoint was made with apply again.\n"
-      "Example:\n  kcr restore demo counter-1 --name counter2\n"
-      "  kcr restore demo --import counter.tar.zst");
-  r->callback([&ctx, ra] { restore(ctx, *ra); });
-
+// kcr checkpoints ls|show|verify|rm|export|import.
+void register_checkpoints_group(CLI::App& app, Context& ctx) {
   auto* cps = app.add_subcommand(
       "checkpoints", "List, show, verify, export, import and remove stored checkpoints");
   cps->require_subcommand(1);
@@ -334,6 +290,55 @@ void register_checkpoint_commands(CLI::App& app, Context& ctx) {
     }
   });
   cps->footer("Example:\n  kcr checkpoints ls\n  kcr checkpoints show counter-1");
+}
+
+}  // namespace
+
+void register_checkpoint_commands(CLI::App& app, Context& ctx) {
+  auto ca = std::make_shared<CheckpointArgs>();
+  auto* c = app.add_subcommand(
+      "checkpoint", "Checkpoint a workload with CRIU in its VM and store it on the host");
+  c->add_option("vm", ca->vm, "VM")->required();
+  c->add_option("workload", ca->workload, "Workload to checkpoint")->required();
+  c->add_option("-o,--name", ca->name, "Checkpoint name (default WORKLOAD-TIMESTAMP)");
+  ca->flags.add_to(c, CriuFlags::Use::dump);
+  c->add_flag("--print-stats", ca->print_stats,
+              "Print CRIU's statistics as JSON, in podman's names");
+  c->add_option("--export", ca->export_file,
+                "Also export the checkpoint to this archive (.tar.zst, .tar.gz or .tar)");
+  c->add_option("--compress", ca->compress, "Archive compression for --export (default: zstd)")
+      ->check(CLI::IsMember({"zstd", "gzip", "none"}));
+  c->add_flag("--transfer-after-dump", ca->transfer_after_dump,
+              "Send the images only once CRIU finished (slower; scripts/bench times CRIU alone)");
+  add_json_flag(c, ctx);
+  c->footer(
+      "Without --leave-running the workload is gone once the checkpoint is stored; if anything\n"
+      "fails before that, it keeps running and nothing is stored.\n"
+      "Example:\n  kcr checkpoint demo counter -o counter-1 --leave-running\n"
+      "  kcr checkpoint demo counter --export counter.tar.zst");
+  c->callback([&ctx, ca] { checkpoint(ctx, *ca); });
+
+  auto ra = std::make_shared<RestoreArgs>();
+  auto* r = app.add_subcommand("restore", "Restore a stored checkpoint into a VM");
+  r->add_option("vm", ra->vm, "VM to restore into")->required();
+  r->add_option("checkpoint", ra->checkpoint, "Checkpoint name (kcr checkpoints ls)");
+  r->add_option("--import", ra->import_file,
+                "Import this archive (kcr checkpoints export) and restore it");
+  r->add_option("--name", ra->name, "Workload name after restore (default: the checkpointed name)");
+  ra->flags.add_to(r, CriuFlags::Use::restore);
+  r->add_flag("--force", ra->force,
+              "Restore even if the VM's kernel or CRIU differs from the checkpoint's");
+  r->add_flag("--print-stats", ra->print_stats,
+              "Print CRIU's statistics as JSON, in podman's names");
+  add_json_flag(r, ctx);
+  r->footer(
+      "Every file's digest is checked before anything is sent; a failed restore leaves the\n"
+      "checkpoint untouched. Options the checkpoint was made with apply again.\n"
+      "Example:\n  kcr restore demo counter-1 --name counter2\n"
+      "  kcr restore demo --import counter.tar.zst");
+  r->callback([&ctx, ra] { restore(ctx, *ra); });
+
+  register_checkpoints_group(app, ctx);
 }
 
 }  // namespace kcr::cli

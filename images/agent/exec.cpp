@@ -126,38 +126,10 @@ struct Report {
   }
 };
 
-}  // namespace
-
-proto::ExecReply exec_in_workload(const Workload& workload, const proto::ExecRequest& request) {
-  if (!workload.running) {
-    throw Error("workload '" + workload.name + "' is not running", "kcr ps VM shows its state");
-  }
-  if (request.argv().empty()) throw Error("exec needs a command");
-  std::vector<std::string> argv(request.argv().begin(), request.argv().end());
-  std::vector<std::string> env(request.env().begin(), request.env().end());
-  if (env.empty()) env = default_env();
-  CStringArray c_argv(argv);
-  CStringArray c_env(env);
-  auto timeout =
-      request.timeout_ms() ? std::chrono::milliseconds(request.timeout_ms()) : k_default_timeout;
-
-  Pipe out = make_pipe();
-  Pipe err = make_pipe();
-  Pipe report = make_pipe();
-  pid_t helper = ::fork();
-  if (helper < 0) throw_errno("fork");
-  if (helper == 0) {
-    exec_helper(workload.pid, request.cwd(), c_argv.data(), c_env.data(), out.write.get(),
-                err.write.get(), report.write.get());
-  }
-  out.write.reset();
-  err.write.reset();
-  report.write.reset();
-
-  proto::ExecReply reply;
-  Output output;
-  Report state;
-  int fds[3] = {out.read.get(), err.read.get(), report.read.get()};
+// Reads the command's stdout and stderr and the helper's report until all
+// three close, killing the command once TIMEOUT passed. Returns whether it did.
+bool collect(int (&fds)[3], pid_t helper, std::chrono::milliseconds timeout, Output& output,
+             Report& state) {
   std::string* sinks[3] = {&output.out, &output.err, &state.text};
   auto deadline = Clock::now() + timeout;
   bool timed_out = false;
@@ -207,6 +179,42 @@ proto::ExecReply exec_in_workload(const Workload& workload, const proto::ExecReq
       if (i == 2) state.parse();
     }
   }
+  return timed_out;
+}
+
+}  // namespace
+
+proto::ExecReply exec_in_workload(const Workload& workload, const proto::ExecRequest& request) {
+  if (!workload.running) {
+    throw Error("workload '" + workload.name + "' is not running", "kcr ps VM shows its state");
+  }
+  if (request.argv().empty()) throw Error("exec needs a command");
+  std::vector<std::string> argv(request.argv().begin(), request.argv().end());
+  std::vector<std::string> env(request.env().begin(), request.env().end());
+  if (env.empty()) env = default_env();
+  CStringArray c_argv(argv);
+  CStringArray c_env(env);
+  auto timeout =
+      request.timeout_ms() ? std::chrono::milliseconds(request.timeout_ms()) : k_default_timeout;
+
+  Pipe out = make_pipe();
+  Pipe err = make_pipe();
+  Pipe report = make_pipe();
+  pid_t helper = ::fork();
+  if (helper < 0) throw_errno("fork");
+  if (helper == 0) {
+    exec_helper(workload.pid, request.cwd(), c_argv.data(), c_env.data(), out.write.get(),
+                err.write.get(), report.write.get());
+  }
+  out.write.reset();
+  err.write.reset();
+  report.write.reset();
+
+  proto::ExecReply reply;
+  Output output;
+  Report state;
+  int fds[3] = {out.read.get(), err.read.get(), report.read.get()};
+  bool timed_out = collect(fds, helper, timeout, output, state);
   int helper_status = wait_for_child(helper, Clock::now() + std::chrono::seconds(2));
   (void)helper_status;
   state.parse();
