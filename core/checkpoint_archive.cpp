@@ -478,35 +478,6 @@ std::optional<std::string> store_path_of(const std::string& archive_name) {
   return path;
 }
 
-Compression compression_named(const std::string& name) {
-  if (name == "zstd") return Compression::zstd;
-  if (name == "gzip") return Compression::gzip;
-  if (name == "none") return Compression::none;
-  throw Error("unknown compression '" + name + "'", "use zstd, gzip or none", ExitCode::usage);
-}
-
-std::string compression_name(Compression c) {
-  switch (c) {
-    case Compression::zstd:
-      return "zstd";
-    case Compression::gzip:
-      return "gzip";
-    case Compression::none:
-      return "none";
-  }
-  return "none";
-}
-
-std::optional<Compression> compression_for_path(const std::string& file) {
-  auto ends = [&](const std::string& s) {
-    return file.size() > s.size() && file.compare(file.size() - s.size(), s.size(), s) == 0;
-  };
-  if (ends(".tar.zst") || ends(".tar.zstd")) return Compression::zstd;
-  if (ends(".tar.gz") || ends(".tgz")) return Compression::gzip;
-  if (ends(".tar")) return Compression::none;
-  return std::nullopt;
-}
-
 ArchiveSummary export_checkpoint(const CheckpointStore& store, const std::string& name,
                                  const std::string& file, Compression compression,
                                  const ArchiveProgress& progress) {
