@@ -236,7 +236,8 @@ void Migration::restore() {
 // Post-copy: the workload runs in the destination while its memory still
 // comes from the source's page server; waits until all of it arrived.
 void Migration::finish_lazy() {
-  say("memory", "follows from VM '" + m_a.vm + "' on demand");
+  say("memory", "the workload runs in VM '" + m_dst->info().name + "'; memory follows from VM '" +
+                    m_a.vm + "' on demand");
   auto start = Clock::now();
   for (;;) {
     core::fault_point("migrate.during-memory");
