@@ -91,7 +91,7 @@ struct RestoreArgs {
 
 void restore(Context& ctx, const RestoreArgs& a) {
   if (a.checkpoint.empty() == a.import_file.empty()) {
-    throw Error("name a stored checkpoint or an archive with --import FILE, not both",
+    throw Error("restore needs exactly one of a stored checkpoint and --import FILE",
                 "kcr restore VM CHECKPOINT, or kcr restore VM --import FILE.tar.zst",
                 ExitCode::usage);
   }
