@@ -26,7 +26,7 @@ packages=(
   libcli11-dev libfmt-dev libprotobuf-dev protobuf-compiler libvirt-dev
   libarchive-dev libyaml-cpp-dev libgtest-dev
   # run: the VM, and what goes into the guest image
-  qemu-system-x86 criu busybox-static tar nftables
+  qemu-system-x86 criu busybox-static tar nftables zstd
   # man pages and shell completion (and their tests: groff renders, bash and zsh complete)
   groff man-db bash-completion zsh
   # kcr image build --kernel source: Debian's kernel source and what building it takes
