@@ -97,7 +97,9 @@ TEST(FormatTransfer, BarNeverWrapsTheTerminal) {
   for (std::size_t width : {20u, 40u, 60u, 80u, 200u}) {
     auto line = format_transfer(p, ProgressStyle::bar, width);
     EXPECT_LT(line.size(), width) << line;
-    if (width >= 60) EXPECT_NE(line.find("7.0 MiB / 100.0 MiB"), std::string::npos) << line;
+    if (width >= 60) {
+      EXPECT_NE(line.find("7.0 MiB / 100.0 MiB"), std::string::npos) << line;
+    }
   }
 }
 
