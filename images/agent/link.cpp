@@ -94,8 +94,10 @@ std::optional<std::string> link_clash(const std::vector<InterfaceAddress>& curre
   if (!want) return "link address '" + wanted + "' is not valid";
   uint32_t mask = want->second == 0 ? 0 : ~uint32_t{0} << (32 - want->second);
   for (const auto& a : current) {
-    if (a.interface == "lo") continue;
-    if (a.interface == link_interface) {
+    // getifaddrs names a labelled address "eth0:1": it is eth0's all the same.
+    const std::string dev = a.interface.substr(0, a.interface.find(':'));
+    if (dev == "lo") continue;
+    if (dev == link_interface) {
       if (a.address != last_set && a.address != wanted) {
         return "the migration link would replace address " + a.address + " of " + a.interface +
                " in this guest (a workload's?)";

@@ -30,3 +30,9 @@ TEST(LinkClash, TheLinksSubnetOnAnotherInterfaceIsNamed) {
 TEST(LinkClash, LoopbackIsNeverAClash) {
   EXPECT_FALSE(link_clash({{"lo", "10.97.0.9/24"}}, "eth0", "10.97.0.1/24", ""));
 }
+
+TEST(LinkClash, ALabelledAddressOfTheLinkInterfaceIsItsOwn) {
+  auto c = link_clash({{"eth0:1", "192.168.7.2/24"}}, "eth0", "10.97.0.1/24", "");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_NE(c->find("would replace address 192.168.7.2/24 of eth0:1"), std::string::npos) << *c;
+}
