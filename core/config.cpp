@@ -105,6 +105,11 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
                 "write settings as 'key: value' lines", ExitCode::usage);
   }
   for (const auto& item : root) {
+    if (!item.first.IsScalar()) {
+      throw Error("config " + source_name + ": line " + std::to_string(item.first.Mark().line + 1) +
+                      ": a setting's name must be a single word",
+                  "write settings as 'key: value' lines", ExitCode::usage);
+    }
     std::string key = item.first.as<std::string>();
     const YAML::Node& v = item.second;
     auto str = [&]() {

@@ -94,3 +94,17 @@ TEST(Json, EscapesAndKeepsOrder) {
   j.set("arr", arr);
   EXPECT_EQ(j.dump(), R"({"b":1,"a":"x\"y\n\u0001","n":null,"t":true,"f":1.5,"arr":[1,"s"]})");
 }
+
+// Found by tests/fuzz/fuzz_config.cpp: a key that is a sequence or a mapping escaped as a
+// yaml-cpp exception instead of a usage error naming the file.
+TEST(Config, ASettingNameThatIsNotAWordIsAUsageError) {
+  for (const char* text : {"[a]: 1\n", "{a: 1}: 2\n", "? [x, y]\n: 3\n"}) {
+    try {
+      parse_config(text, "t.yaml", Config{});
+      FAIL() << "no error for " << text;
+    } catch (const kcr::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("t.yaml: line 1"), std::string::npos) << e.what();
+      EXPECT_EQ(e.code(), kcr::ExitCode::usage);
+    }
+  }
+}
