@@ -28,6 +28,50 @@ namespace {
 constexpr const char* k_manifest = "manifest.yaml";
 constexpr std::size_t k_max_files = 100000;
 
+// Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t extra;  // continuation bytes after the lead byte C
+    if (c < 0x80)
+      extra = 0;
+    else if ((c >> 5) == 6)
+      extra = 1;
+    else if ((c >> 4) == 14)
+      extra = 2;
+    else if ((c >> 3) == 30)
+      extra = 3;
+    else
+      return false;
+    if (s.size() - i <= extra) return false;
+    uint32_t cp = extra == 0 ? c : c & (0x3f >> extra);
+    for (std::size_t k = 1; k <= extra; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t k_min[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < k_min[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+// YAML's emitter replaces what is not UTF-8, so such a manifest would not
+// survive being written again (an import rewrites it): refuse it instead.
+void check_utf8(const CheckpointManifest& m, const std::string& source) {
+  std::vector<const std::string*> texts = {
+      &m.name,  &m.created,    &m.kcr_version, &m.criu_version, &m.kernel_release,
+      &m.image, &m.image_hash, &m.vm,          &m.workload};
+  texts.push_back(&m.options.manage_cgroups_mode());
+  for (const auto& a : m.argv) texts.push_back(&a);
+  for (const auto& f : m.files) texts.push_back(&f.sha256);
+  for (const auto* t : texts) {
+    if (!valid_utf8(*t)) throw Error(source + ": the manifest holds text that is not UTF-8");
+  }
+}
+
 bool plain_file_name(const std::string& name) {
   if (name.empty() || name.size() > 200 || name[0] == '.') return false;
   return std::all_of(name.begin(), name.end(), [](unsigned char c) {
@@ -210,6 +254,7 @@ CheckpointManifest manifest_from_yaml(const std::string& text, const std::string
       }
       m.files.push_back(cf);
     }
+    check_utf8(m, source);
     return m;
   } catch (const YAML::Exception& e) {
     throw Error(source + ": malformed checkpoint manifest: " + e.msg,

@@ -77,6 +77,20 @@ TEST(CheckpointManifest, PreDumpRoundsRoundTripInOrder) {
   EXPECT_THROW(manifest_from_yaml(shuffled, "t"), kcr::Error);
 }
 
+// Found by tests/fuzz/fuzz_manifest.cpp: YAML's emitter replaces bytes that are not UTF-8,
+// so a manifest holding them (an imported archive's) changed silently when committed.
+TEST(CheckpointManifest, TextThatIsNotUtf8IsRefused) {
+  CheckpointManifest m = manifest_for({{"images/a.img", 3, std::string(64, 'a')}});
+  m.name = "x";
+  m.argv = {"sh", "-c", "echo h\xc3\xa9 \xf0\x9f\x99\x82"};
+  EXPECT_EQ(manifest_from_yaml(manifest_to_yaml(m), "t").argv, m.argv);
+  for (std::string bad : {"\xfe\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"}) {
+    std::string yaml = manifest_to_yaml(m);
+    yaml.replace(yaml.find("echo"), 4, bad);
+    EXPECT_THROW(manifest_from_yaml(yaml, "t"), kcr::Error) << yaml;
+  }
+}
+
 TEST(CheckpointStore, CommitMakesACompleteVerifiedCheckpointAppear) {
   TempDir t;
   CheckpointStore store(t.path());
