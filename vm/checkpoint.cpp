@@ -10,6 +10,7 @@
 #include <deque>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "core/error.hpp"
@@ -138,6 +139,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
     return files;
   };
 
+  std::set<std::string> checked;  // the files of every round checked so far
   // Streams one dump's files into the writer under PREFIX ("parents/K/" for
   // a pre-dump round) and checks them against the agent's list. STOPS: the
   // dump leaves the workload stopped, so any failure must resume it.
@@ -203,6 +205,10 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
                return f.path == prefix + listed.path() && f.size == listed.size();
              });
     }
+    // Every file received so far belongs to a round already checked: a guest
+    // cannot slip files under parents/ into a later round's stream.
+    for (const auto& listed : reply.files()) checked.insert(prefix + listed.path());
+    for (const auto& f : writer.received_files()) same = same && checked.count(f.path) > 0;
     if (!same) {
       resume();
       throw Error(what + "the files received differ from the agent's list",

@@ -41,6 +41,7 @@ struct FakeGuest {
   std::string probe = "42\n";       // what every probe prints
   std::string probe_after_restore;  // when set, what probes print once restored
   int lazy_waits = 1;               // lazy_wait calls until every page was sent
+  std::string smuggle;              // a path the final dump sends without listing it
   // Request kinds seen, in order ("checkpoint", "pre-dump 1", "kill 18", "restore", ...).
   std::vector<std::string> seen;
   // Makes the Nth (1-based) request of a kind fail with an agent error
@@ -219,6 +220,10 @@ class FakeAgent final : public vm::AgentChannel {
     send_file(on_part, "images/pages-1.img", "pages of " + round, reply);
     send_file(on_part, "images/inventory.img", "inventory", reply);
     send_file(on_part, "dump.log", "log", reply);
+    if (!c.pre_dump_round() && !m_g.smuggle.empty()) {
+      proto::CheckpointReply unlisted;
+      send_file(on_part, m_g.smuggle, "smuggled", &unlisted);
+    }
     reply->mutable_workload()->set_name(c.workload());
     reply->mutable_workload()->set_pid(it->second.pid);
     for (const auto& a : it->second.argv) reply->mutable_workload()->add_argv(a);

@@ -339,3 +339,21 @@ TEST(EngineCycle, FailedRestoreStopsTheTemporaryVmAndSaysWhy) {
   ASSERT_EQ(w.vms.started.size(), 1u);
   EXPECT_EQ(w.vms.stopped, w.vms.started);
 }
+
+TEST(EngineCheckpoint, AFileTheGuestDidNotListIsRefusedAndNothingStored) {
+  World w;
+  w.src().smuggle = "parents/1/images/pages-9.img";
+  engine::CheckpointRequest req;
+  req.vm = "src";
+  req.workload = "w";
+  req.name = "c";
+  try {
+    engine::checkpoint(w.env, req);
+    FAIL() << "a checkpoint with an unlisted file was stored";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "differ from the agent's list")) << e.what();
+  }
+  EXPECT_TRUE(w.checkpoints().empty());
+  EXPECT_TRUE(w.no_partial_left());
+  EXPECT_EQ(w.src_state(), "running");  // resumed
+}
