@@ -1,5 +1,7 @@
 #include "cli/progress.hpp"
 
+#include "core/files.hpp"
+
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -148,15 +150,7 @@ void ProgressBar::close_bar() {
 }
 
 void ProgressBar::write(const std::string& text) {
-  const char* p = text.data();
-  std::size_t left = text.size();
-  while (left > 0) {
-    ssize_t n = ::write(m_fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  core::write_all(m_fd, text);  // stderr gone: nothing to report it to
 }
 
 }  // namespace kcr::cli

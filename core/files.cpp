@@ -93,6 +93,16 @@ void write_file_atomic(const std::string& path, std::string_view content, mode_t
   if (dir_fd && ::fsync(dir_fd.get()) != 0) throw_errno("fsync " + dir);
 }
 
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
 UniqueFd connect_unix(const std::string& path, const std::string& what) {
   std::string where = "connect to " + what + " (" + path + ")";
   sockaddr_un addr{};

@@ -28,6 +28,9 @@ std::optional<std::string> try_read_file(const std::string& path, std::size_t ma
 // part. Throws kcr::Error; removes the temp file on failure.
 void write_file_atomic(const std::string& path, std::string_view content, mode_t mode = 0600);
 
+// Writes all of DATA to FD, retrying short writes and EINTR; false when a write fails.
+bool write_all(int fd, std::string_view data);
+
 // A connected AF_UNIX stream socket (SOCK_CLOEXEC) to PATH; throws kcr::Error naming WHAT and
 // the path ("connect to WHAT (PATH): strerror"). Rejects paths longer than sun_path.
 UniqueFd connect_unix(const std::string& path, const std::string& what = "socket");

@@ -1,5 +1,7 @@
 #include "core/log.hpp"
 
+#include "core/files.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -89,15 +91,7 @@ void log(LogLevel level, std::string_view text) {
   std::string line = fmt::format("{} {}: {}\n", timestamp(), level_name(level), text);
   int fd = l.file ? l.file.get() : STDERR_FILENO;
   // One write per line: lines from kcr and a progress bar never interleave mid-line.
-  const char* p = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  write_all(fd, line);
 }
 
 }  // namespace kcr::core

@@ -3,6 +3,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <cstring>
@@ -165,4 +168,17 @@ TEST(Trim, StripsWhiteSpaceAtBothEnds) {
   EXPECT_EQ(trim("plain"), "plain");
   EXPECT_EQ(trim(" \n\t "), "");
   EXPECT_EQ(trim(""), "");
+}
+
+TEST(WriteAll, WritesEverythingAndSaysWhenItCannot) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  EXPECT_TRUE(kcr::core::write_all(p[1], "hello"));
+  char buf[8] = {};
+  EXPECT_EQ(::read(p[0], buf, sizeof buf), 5);
+  EXPECT_STREQ(buf, "hello");
+  ::close(p[0]);
+  ::signal(SIGPIPE, SIG_IGN);
+  EXPECT_FALSE(kcr::core::write_all(p[1], "nobody reads"));
+  ::close(p[1]);
 }
