@@ -22,6 +22,8 @@
 #include <set>
 #include <string>
 
+#include "core/scenario_registry.hpp"
+#include "images/scenario/checker.hpp"
 #include "images/scenario/modes.hpp"
 
 namespace kcr::scenario {
@@ -155,27 +157,19 @@ using namespace kcr::scenario;
 
 namespace {
 
-const char* const k_usage =
+// The modes' help lines come from the table; this is what surrounds them.
+const char* const k_usage_head =
     "usage: kcr-scenario MODE [OPTIONS]\n"
     "\n"
-    "Workloads (run until killed):\n"
-    "  counter [--interval-ms 1000]       count in memory, write the count to counter\n"
-    "  membuf [--size 10M] [--rewrite-mb-per-s N]\n"
-    "                                     fill a buffer, write 'SIZE CHECKSUM' to\n"
-    "                                     membuf.expected and the pid to membuf.pid; on\n"
-    "                                     SIGUSR1 write 'GENERATION CHECKSUM' to membuf.actual\n"
-    "  tcp-listen [--port 8080]           serve 'hello N' on 127.0.0.1:PORT\n"
-    "  tcp-pair [--port 9090] [--interval-ms 100]\n"
-    "                                     send a sequence over one 127.0.0.1 connection,\n"
-    "                                     write 'received N errors E' or 'broken REASON'\n"
-    "                                     to tcp-pair.state\n"
-    "Probes (print one line; exit 0 ok, 1 no state, 2 usage, 3 state wrong):\n"
-    "  counter-probe                      print the count\n"
-    "  membuf-probe [--timeout-s 30]      ask membuf to re-checksum its buffer: 'ok SIZE SUM'\n"
-    "                                     or 'mismatch expected=X actual=Y'\n"
-    "  tcp-probe [--port 8080] [--timeout-s 5]\n"
-    "                                     print the line tcp-listen sends\n"
-    "  tcp-pair-probe                     print tcp-pair.state; ok if 'received N errors 0'\n"
+    "The guest side of kcr's scenarios (core/scenario_registry.cpp lists them: `kcr scenarios\n"
+    "ls`). Workloads run until killed; probes print one line and exit 0 ok, 1 no state or no\n"
+    "answer, 2 usage, 3 state wrong.\n"
+    "\n";
+const char* const k_usage_tail =
+    "\n"
+    "  list                               the registry's scenarios and their modes here\n"
+    "  check-registry                     exit 3 unless every registry entry's workload and\n"
+    "                                     probe are modes here\n"
     "\n"
     "Every mode takes --state-dir DIR (default $KCR_SCENARIO_STATE_DIR, else /tmp).\n"
     "Sizes: 4096, 512K, 10M, 1G (binary units).\n";
@@ -217,39 +211,113 @@ void common_setup() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-struct Mode {
-  int (*run)(const Args&);
-  std::set<std::string> options;
-  bool workload;
-};
+const ModeTable& mode_table() {
+  static const ModeTable table = [] {
+    ModeTable t = {
+        {"counter",
+         {run_counter,
+          {"interval-ms"},
+          true,
+          "[--interval-ms 1000]  count in memory, write the count to counter"}},
+        {"counter-probe", {run_counter_probe, {}, false, "print the count"}},
+        {"membuf",
+         {run_membuf,
+          {"size", "rewrite-mb-per-s"},
+          true,
+          "[--size 10M] [--rewrite-mb-per-s N]  fill a buffer, write 'SIZE CHECKSUM' to "
+          "membuf.expected and the pid to membuf.pid; on SIGUSR1 write 'GENERATION CHECKSUM' "
+          "to membuf.actual"}},
+        {"membuf-probe",
+         {run_membuf_probe,
+          {"timeout-s"},
+          false,
+          "[--timeout-s 30]  ask membuf to re-checksum its buffer: 'ok SIZE SUM' or "
+          "'mismatch expected=X actual=Y'"}},
+        {"tcp-listen",
+         {run_tcp_listen, {"port"}, true, "[--port 8080]  serve 'hello N' on 127.0.0.1:PORT"}},
+        {"tcp-probe",
+         {run_tcp_probe,
+          {"port", "timeout-s"},
+          false,
+          "[--port 8080] [--timeout-s 5]  print the line tcp-listen sends"}},
+        {"tcp-pair",
+         {run_tcp_pair,
+          {"port", "interval-ms"},
+          true,
+          "[--port 9090] [--interval-ms 100]  send a sequence over one 127.0.0.1 connection, "
+          "write 'received N errors E' or 'broken REASON' to tcp-pair.state"}},
+        {"tcp-pair-probe",
+         {run_tcp_pair_probe, {}, false, "print tcp-pair.state; ok if 'received N errors 0'"}},
+        {"probe",
+         {run_probe,
+          {"name", "timeout-s"},
+          false,
+          "--name NAME [--timeout-s 10]  ask workload NAME to check its state; print its "
+          "answer ('ok FINGERPRINT' or 'bad REASON')"}},
+    };
+    add_process_modes(t);
+    add_namespace_modes(t);
+    return t;
+  }();
+  return table;
+}
+
+void print_usage(std::FILE* out) {
+  std::fputs(k_usage_head, out);
+  for (bool workloads : {true, false}) {
+    std::fputs(workloads ? "Workloads:\n" : "Probes:\n", out);
+    for (const auto& [name, m] : mode_table()) {
+      if (m.workload == workloads) std::fprintf(out, "  %-18s %s\n", name.c_str(), m.help);
+    }
+  }
+  std::fputs(k_usage_tail, out);
+}
+
+std::string first_word(std::string_view s) {
+  return std::string(s.substr(0, s.find(' ')));
+}
+
+// Every registry entry's workload and probe must be a mode of the right kind here.
+int check_registry(bool list) {
+  int bad = 0;
+  for (const auto& spec : kcr::core::scenario_specs()) {
+    auto w = mode_table().find(first_word(spec.workload));
+    auto p = mode_table().find(first_word(spec.probe));
+    bool ok = w != mode_table().end() && w->second.workload && p != mode_table().end() &&
+              !p->second.workload;
+    if (list) {
+      std::printf("%-22s %s\n", std::string(spec.name).c_str(), ok ? "ok" : "MISSING");
+    } else if (!ok) {
+      std::fprintf(stderr,
+                   "kcr-scenario: scenario %s: workload '%s' or probe '%s' is not a "
+                   "mode here\n",
+                   std::string(spec.name).c_str(), std::string(spec.workload).c_str(),
+                   std::string(spec.probe).c_str());
+    }
+    bad += !ok;
+  }
+  return bad ? k_exit_mismatch : k_exit_ok;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fputs(k_usage, stderr);
+    print_usage(stderr);
     return k_exit_usage;
   }
   std::string mode = argv[1];
   if (mode == "--help" || mode == "-h" || mode == "help") {
-    std::fputs(k_usage, stdout);
+    print_usage(stdout);
     return k_exit_ok;
   }
-  static const std::map<std::string, Mode> modes = {
-      {"counter", {run_counter, {"interval-ms"}, true}},
-      {"counter-probe", {run_counter_probe, {}, false}},
-      {"membuf", {run_membuf, {"size", "rewrite-mb-per-s"}, true}},
-      {"membuf-probe", {run_membuf_probe, {"timeout-s"}, false}},
-      {"tcp-listen", {run_tcp_listen, {"port"}, true}},
-      {"tcp-probe", {run_tcp_probe, {"port", "timeout-s"}, false}},
-      {"tcp-pair", {run_tcp_pair, {"port", "interval-ms"}, true}},
-      {"tcp-pair-probe", {run_tcp_pair_probe, {}, false}},
-  };
+  if (mode == "list" || mode == "check-registry") return check_registry(mode == "list");
+  const auto& modes = mode_table();
   auto it = modes.find(mode);
   if (it == modes.end()) usage_error("unknown mode '" + mode + "'");
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::fputs(k_usage, stdout);
+      print_usage(stdout);
       return k_exit_ok;
     }
   }

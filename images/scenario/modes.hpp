@@ -9,6 +9,7 @@
 #include <ctime>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "images/scenario/scenario.hpp"
@@ -95,5 +96,20 @@ int run_tcp_listen(const Args& a);
 int run_tcp_probe(const Args& a);
 int run_tcp_pair(const Args& a);
 int run_tcp_pair_probe(const Args& a);
+
+// kcr-scenario's mode table: name -> entry. main.cpp holds the first modes and asks each
+// family's file to add its own, so a new family is one file and one call.
+struct Mode {
+  int (*run)(const Args&);
+  std::set<std::string> options;  // --state-dir is always allowed
+  bool workload;                  // runs until killed (stdin /dev/null, SIGPIPE ignored)
+  const char* help;               // one line for --help: "[--size 10M]  what it does"
+};
+using ModeTable = std::map<std::string, Mode>;
+
+// Process and IPC state (process_modes.cpp), namespaces, cgroups and mounts
+// (namespace_modes.cpp).
+void add_process_modes(ModeTable& t);
+void add_namespace_modes(ModeTable& t);
 
 }  // namespace kcr::scenario
