@@ -52,6 +52,7 @@ constexpr ScenarioSpec k_specs[] = {
      .judge = "same",
      .criu = "",
      .namespaces = k_agent_ns},
+    // --- file descriptors, timers, signals and credentials
     // --- namespaces, cgroups and mounts
 };
 

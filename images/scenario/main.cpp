@@ -256,6 +256,7 @@ const ModeTable& mode_table() {
           "answer ('ok FINGERPRINT' or 'bad REASON')"}},
     };
     add_process_modes(t);
+    add_fd_modes(t);
     add_namespace_modes(t);
     return t;
   }();

@@ -107,9 +107,10 @@ struct Mode {
 };
 using ModeTable = std::map<std::string, Mode>;
 
-// Process and IPC state (process_modes.cpp), namespaces, cgroups and mounts
-// (namespace_modes.cpp).
+// Process and IPC state (process_modes.cpp); file descriptors, timers, signals and
+// credentials (fd_modes.cpp); namespaces, cgroups and mounts (namespace_modes.cpp).
 void add_process_modes(ModeTable& t);
+void add_fd_modes(ModeTable& t);
 void add_namespace_modes(ModeTable& t);
 
 }  // namespace kcr::scenario
