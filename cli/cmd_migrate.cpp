@@ -22,6 +22,7 @@ core::Json migrate_json(const engine::MigrateResult& r) {
   j.set("from", r.from);
   j.set("to", r.to);
   j.set("fresh_vm", r.fresh_vm);
+  j.set("temporary_vms", !r.temporary.empty());
   j.set("pid", r.pid);
   j.set("source", r.source_ended ? "ended" : "running");
   j.set("scenario", r.scenario ? core::Json(r.scenario->name) : core::Json());
@@ -84,9 +85,17 @@ void print_migrate(const engine::MigrateResult& r) {
                r.verdict.survived ? "survived" : "LOST (" + r.verdict.detail + ")");
   }
   if (!r.checkpoint.empty()) fmt::print("checkpoint '{}' kept in the store\n", r.checkpoint);
+  if (!r.temporary.empty()) fmt::print("temporary VMs '{}' and '{}' stopped\n", r.from, r.to);
 }
 
 void migrate(Context& ctx, MigrateArgs& a) {
+  if (a.request.scenario.empty() && (a.request.vm.empty() || a.request.workload.empty())) {
+    throw Error("kcr migrate needs VM and WORKLOAD, or --scenario NAME",
+                "kcr migrate demo counter, or kcr migrate --scenario counter", ExitCode::usage);
+  }
+  if (!a.request.scenario.empty() && !a.request.vm.empty()) {
+    throw Error("--scenario boots its own VM; leave VM and WORKLOAD out", {}, ExitCode::usage);
+  }
   a.request.options = a.flags.to_proto();
   a.request.link = ctx.config().migration_link;
   auto r = engine::migrate(ctx.engine(), a.request);
@@ -105,8 +114,14 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<MigrateArgs>();
   auto* c = app.add_subcommand(
       "migrate", "Move a workload into another VM (a fresh one by default) and report downtime");
-  c->add_option("vm", a->request.vm, "VM the workload runs in")->required();
-  c->add_option("workload", a->request.workload, "Workload to move")->required();
+  c->add_option("vm", a->request.vm, "VM the workload runs in");
+  c->add_option("workload", a->request.workload, "Workload to move");
+  c->add_option("--scenario", a->request.scenario,
+                "Instead of VM and WORKLOAD: boot a temporary VM running this built-in "
+                "scenario (kcr scenarios ls), move it into a fresh VM, probe it, stop both");
+  c->add_option("--image", a->request.image,
+                "Guest image of the temporary VMs (with --scenario; default: config, "
+                "'default')");
   c->add_option("--to", a->request.to,
                 "Destination VM: a running VM, or the name of a fresh VM to boot from the "
                 "source's image (default SOURCE-mN)");
@@ -142,7 +157,8 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
       "  kcr migrate demo counter --to demo2 --json\n"
       "  kcr migrate demo big --pre-dump 2\n"
       "  kcr migrate demo big --lazy-pages\n"
-      "  kcr migrate demo web --keep-source --tcp-established");
+      "  kcr migrate demo web --keep-source --tcp-established\n"
+      "  kcr migrate --scenario tcp-established --pre-dump 2");
   c->callback([&ctx, a] { migrate(ctx, *a); });
 }
 

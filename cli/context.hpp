@@ -76,6 +76,7 @@ void register_check_command(CLI::App& app, Context& ctx);
 void register_checkpoint_commands(CLI::App& app, Context& ctx);
 void register_cycle_command(CLI::App& app, Context& ctx);
 void register_migrate_command(CLI::App& app, Context& ctx);
+void register_suite_commands(CLI::App& app, Context& ctx);
 void register_version_command(CLI::App& app, Context& ctx);
 
 // Adds the global --log-level (or $KCR_LOG_LEVEL) and --log-file options,

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   kcr::cli::register_checkpoint_commands(app, ctx);
   kcr::cli::register_cycle_command(app, ctx);
   kcr::cli::register_migrate_command(app, ctx);
+  kcr::cli::register_suite_commands(app, ctx);
   kcr::cli::register_check_command(app, ctx);
   kcr::cli::register_version_command(app, ctx);
   kcr::cli::register_internal_commands(app, ctx);

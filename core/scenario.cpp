@@ -166,18 +166,21 @@ ProbeVerdict judge_probe(const Scenario& s, const std::string& before_raw,
     if (b.size() == 3) v.before = b[2].substr(0, 12);
     if (a.size() == 3) v.after = a[2].substr(0, 12);
   } else if (s.judge == "tcp-listen") {
-    // "hello N": N counts connections served, kept in memory
-    auto nb = b.size() == 2 && b[0] == "hello" ? number(b[1]) : std::nullopt;
-    auto na = a.size() == 2 && a[0] == "hello" ? number(a[1]) : std::nullopt;
+    // "hello SEED N": SEED drawn when the listener started (a restarted one has
+    // another), N counts connections served, kept in memory
+    auto nb = b.size() == 3 && b[0] == "hello" ? number(b[2]) : std::nullopt;
+    auto na = a.size() == 3 && a[0] == "hello" ? number(a[2]) : std::nullopt;
     if (!nb || !na) {
       v.detail = "the listener answered '" + v.before + "' / '" + v.after + "'";
+    } else if (a[1] != b[1]) {
+      v.detail = "another listener answered (it was started again, not restored)";
     } else if (*na <= *nb) {
-      v.detail = "the listener's connection count went from " + b[1] + " to " + a[1];
+      v.detail = "the listener's connection count went from " + b[2] + " to " + a[2];
     } else {
       v.survived = true;
     }
-    if (nb) v.before = b[1];
-    if (na) v.after = a[1];
+    if (nb) v.before = b[2];
+    if (na) v.after = a[2];
   } else if (s.judge == "tcp-established") {
     // "received N errors E"
     auto parse =

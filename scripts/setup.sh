@@ -24,11 +24,13 @@ packages=(
   # build
   g++ cmake ninja-build pkg-config clang-format
   libcli11-dev libfmt-dev libprotobuf-dev protobuf-compiler libvirt-dev
-  libarchive-dev libyaml-cpp-dev libgtest-dev
+  libarchive-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev
   # run: the VM, and what goes into the guest image
   qemu-system-x86 criu busybox-static tar nftables zstd
   # man pages and shell completion (and their tests: groff renders, bash and zsh complete)
   groff man-db bash-completion zsh
+  # kcr suite's HTML report is checked in a real browser
+  chromium
   # kcr image build --kernel source: Debian's kernel source and what building it takes
   # (not built here: scripts/build-source-kernel.sh does, ~11 minutes on 2 cores)
   linux-source-6.1 make gcc bc bison flex libelf-dev lz4 xz-utils

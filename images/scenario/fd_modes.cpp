@@ -1,5 +1,5 @@
-// Scenarios of file descriptors (eventfd, timerfd, signalfd, epoll, inotify, fanotify), timers, signals and credentials, each a workload answering the generic probe
-// (checker.hpp).
+// Scenarios of file descriptors (eventfd, timerfd, signalfd, epoll, inotify, fanotify), timers,
+// signals and credentials, each a workload answering the generic probe (checker.hpp).
 
 #include "images/scenario/checker.hpp"
 #include "images/scenario/modes.hpp"

@@ -234,7 +234,11 @@ const ModeTable& mode_table() {
           "[--timeout-s 30]  ask membuf to re-checksum its buffer: 'ok SIZE SUM' or "
           "'mismatch expected=X actual=Y'"}},
         {"tcp-listen",
-         {run_tcp_listen, {"port"}, true, "[--port 8080]  serve 'hello N' on 127.0.0.1:PORT"}},
+         {run_tcp_listen,
+          {"port"},
+          true,
+          "[--port 8080]  serve 'hello SEED N' on 127.0.0.1:PORT (SEED drawn at start, N "
+          "connections so far)"}},
         {"tcp-probe",
          {run_tcp_probe,
           {"port", "timeout-s"},

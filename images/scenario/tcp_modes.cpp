@@ -16,6 +16,7 @@
 #include <cstring>
 #include <string>
 
+#include "images/scenario/checker.hpp"
 #include "images/scenario/modes.hpp"
 
 namespace kcr::scenario {
@@ -67,7 +68,7 @@ int run_tcp_listen(const Args& a) {
   for (;;) {
     int c = accept_one(fd);
     ++served;
-    std::string line = "hello " + std::to_string(served) + "\n";
+    std::string line = "hello " + seed() + " " + std::to_string(served) + "\n";
     if (!send_all(c, line.data(), line.size())) {
       std::fprintf(stderr, "kcr-scenario: send: %s\n", errno_text(errno).c_str());
     }

@@ -231,9 +231,10 @@ TEST(Scenario, MembufChecksumMustMatch) {
 
 TEST(Scenario, TcpListenerAndEstablishedConnection) {
   const auto& l = find_scenario("tcp-listen");
-  EXPECT_TRUE(judge_probe(l, "hello 3", "hello 4").survived);
-  EXPECT_FALSE(judge_probe(l, "hello 3", "hello 1").survived);
-  EXPECT_FALSE(judge_probe(l, "hello 3", "").survived);
+  EXPECT_TRUE(judge_probe(l, "hello 00ab 3", "hello 00ab 4").survived);
+  EXPECT_FALSE(judge_probe(l, "hello 00ab 3", "hello 00ab 1").survived);
+  EXPECT_FALSE(judge_probe(l, "hello 00ab 3", "hello 99cd 4").survived);
+  EXPECT_FALSE(judge_probe(l, "hello 00ab 3", "").survived);
   const auto& t = find_scenario("tcp-established");
   EXPECT_TRUE(t.options.tcp_established());
   EXPECT_TRUE(judge_probe(t, "received 10 errors 0", "received 25 errors 0").survived);

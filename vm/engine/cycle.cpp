@@ -66,10 +66,13 @@ CycleResult cycle(Env& env, const CycleRequest& a) {
   OwnedVm temp(env.vms);
   if (c.vm.empty()) {
     c.scenario = &core::find_scenario(a.scenario);
-    c.vm = "cycle-" + std::to_string(::getpid());
+    c.vm = a.temp_vm.empty() ? "cycle-" + std::to_string(::getpid()) : a.temp_vm;
     c.workload = c.scenario->name;
     env.say("starting temporary VM '" + c.vm + "'");
-    temp.start({c.vm, a.image});
+    StartSpec spec;
+    spec.name = c.vm;
+    spec.image = a.image;
+    temp.start(spec);
   }
   auto session = env.vms.open(c.vm);
   if (!a.workload.empty()) {
@@ -78,11 +81,7 @@ CycleResult cycle(Env& env, const CycleRequest& a) {
     c.scenario = core::scenario_for_argv({w.argv().begin(), w.argv().end()});
   } else {
     env.say("starting scenario '" + c.scenario->name + "': " + c.scenario->description);
-    proto::Request req;
-    auto* r = req.mutable_run();
-    r->set_name(c.workload);
-    for (const auto& s : c.scenario->argv) r->add_argv(s);
-    session->call(req);
+    start_scenario(*session, *c.scenario);
   }
   proto::CriuOptions options = c.scenario ? c.scenario->options : proto::CriuOptions{};
   // Wait until the workload's state can be read before the first checkpoint.

@@ -17,6 +17,7 @@ struct CycleRequest {
   std::string vm, workload;
   std::string image;
   std::string scenario = "counter";
+  std::string temp_vm;  // the temporary VM's name; empty: cycle-PID
   unsigned count = 3;
   bool keep = false;  // keep each round's checkpoint in the store
 };

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <unistd.h>
 #include <chrono>
 #include <memory>
 
@@ -382,7 +383,57 @@ MigrateResult Migration::result() const {
 
 }  // namespace
 
+// kcr migrate --scenario: the scenario in a temporary source VM, moved into a
+// fresh VM; both stopped at the end, whatever happened.
+MigrateResult migrate_scenario(Env& env, const MigrateRequest& request) {
+  if (!request.to.empty()) {
+    throw Error("--to is for migrating a running workload; --scenario moves into a fresh VM", {},
+                ExitCode::usage);
+  }
+  const auto& s = core::find_scenario(request.scenario);
+  MigrateRequest r = request;
+  r.vm = request.temp_vm.empty() ? "migrate-" + std::to_string(::getpid()) : request.temp_vm;
+  r.workload = s.name;
+  r.to = r.vm + "-m1";
+  r.options.MergeFrom(s.options);
+  env.clean_store();
+  OwnedVm src(env.vms);
+  env.say("starting temporary VM '" + r.vm + "'");
+  StartSpec spec;
+  spec.name = r.vm;
+  spec.image = request.image;
+  src.start(spec);
+  {
+    auto session = env.vms.open(r.vm);
+    env.say("starting scenario '" + s.name + "': " + s.description);
+    start_scenario(*session, s);
+    await_probe(*session, s.name, s, s.warmup);
+  }
+  struct StopDestination {
+    Env& env;
+    std::string name;
+    ~StopDestination() {
+      try {
+        if (env.vms.running(name)) env.vms.stop(name);
+      } catch (...) {
+      }
+    }
+  } dst{env, r.to};
+  auto result = Migration(env, r).run();
+  result.temporary = s.name;
+  return result;
+}
+
 MigrateResult migrate(Env& env, const MigrateRequest& request) {
+  if (request.vm.empty() && request.workload.empty() && !request.scenario.empty()) {
+    return migrate_scenario(env, request);
+  }
+  if (!request.scenario.empty() || !request.image.empty()) {
+    throw Error(
+        "--scenario and --image are for a temporary VM; VM and WORKLOAD name a running "
+        "one",
+        "give one or the other", ExitCode::usage);
+  }
   return Migration(env, request).run();
 }
 

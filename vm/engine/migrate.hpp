@@ -13,7 +13,11 @@
 namespace kcr::engine {
 
 struct MigrateRequest {
+  // The workload to move; both empty: a temporary VM from IMAGE (named TEMP_VM,
+  // default migrate-PID) running SCENARIO, which is moved into a fresh VM, and
+  // both VMs are stopped afterwards.
   std::string vm, workload;
+  std::string scenario, image, temp_vm;
   std::string to;            // a running VM, or the name of a fresh one; empty: VM-mN
   std::string name;          // the checkpoint in between; empty: migrate-WORKLOAD-TIMESTAMP
   unsigned pre_dumps = 0;    // pre-copy rounds
@@ -39,6 +43,7 @@ struct MigrateResult {
   std::vector<core::PreDumpRound> pre_dumps;
   std::string checkpoint;             // its name when kept
   std::vector<std::string> warnings;  // the move succeeded, but...
+  std::string temporary;              // --scenario: the scenario; both VMs were stopped
 };
 
 // Moves a workload into another VM, never losing it: the destination is

@@ -8,6 +8,14 @@
 
 namespace kcr::engine {
 
+void start_scenario(vm::VmSession& session, const core::Scenario& s) {
+  proto::Request req;
+  auto* run = req.mutable_run();
+  run->set_name(s.name);
+  for (const auto& w : s.argv) run->add_argv(w);
+  session.call(req);
+}
+
 std::optional<std::string> run_probe(vm::VmSession& session, const std::string& workload,
                                      const core::Scenario& s) {
   proto::Request req;

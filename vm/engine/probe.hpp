@@ -10,6 +10,9 @@
 
 namespace kcr::engine {
 
+// Starts scenario S's workload (named after it) in the session's VM.
+void start_scenario(vm::VmSession& session, const core::Scenario& s);
+
 // Runs the scenario's probe inside the workload; nullopt when it fails.
 std::optional<std::string> run_probe(vm::VmSession& session, const std::string& workload,
                                      const core::Scenario& s);
