@@ -1,13 +1,230 @@
-// Scenarios of file descriptors (eventfd, timerfd, signalfd, epoll, inotify, fanotify), timers,
-// signals and credentials, each a workload answering the generic probe (checker.hpp).
+// Scenarios of file descriptors (eventfd, timerfd, epoll), timers, signals and credentials,
+// each a workload answering the generic probe (checker.hpp).
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <ctime>
+#include <string>
 
 #include "images/scenario/checker.hpp"
 #include "images/scenario/modes.hpp"
+#include "images/scenario/scenario.hpp"
 
 namespace kcr::scenario {
 
+namespace {
+
+[[noreturn]] void die(const std::string& what) {
+  fail(k_exit_unreadable, what + ": " + errno_text(errno));
+}
+
+// eventfd-epoll: an eventfd holding a seed-derived count, a periodic timerfd, and an epoll
+// instance watching both; the check sees both ready, the count intact, the timer firing.
+int run_fds(const Args& a, bool with_timerfd) {
+  uint64_t value = seed_number() % 1000000 + 1;
+  int ev = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int tf = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  if (ev < 0 || tf < 0 || ep < 0) die("eventfd/timerfd/epoll");
+  ::write(ev, &value, sizeof value);
+  itimerspec its{};
+  its.it_interval.tv_nsec = 100 * k_ms;
+  its.it_value.tv_nsec = 100 * k_ms;
+  ::timerfd_settime(tf, 0, &its, nullptr);
+  epoll_event e1{EPOLLIN, {.u64 = 1}}, e2{EPOLLIN, {.u64 = 2}};
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e1);
+  if (with_timerfd) ::epoll_ctl(ep, EPOLL_CTL_ADD, tf, &e2);
+  const char* name = with_timerfd ? "timerfd" : "eventfd-epoll";
+  log_startup(std::string(name) + ": eventfd" + (with_timerfd ? ", timerfd" : "") + ", epoll");
+  serve_checks(a, name, [&] {
+    unsigned ready = with_timerfd ? 0 : 2;
+    int64_t end = mono_ns() + 2 * k_s;
+    while (ready != 3 && mono_ns() < end) {
+      epoll_event out[4];
+      int n = ::epoll_wait(ep, out, 4, 200);
+      for (int i = 0; i < n; ++i) ready |= static_cast<unsigned>(out[i].data.u64);
+    }
+    uint64_t got = 0, ticks = 0;
+    if (with_timerfd && !(ready & 2)) {
+      sleep_ns(300 * k_ms);
+      bool fired = ::read(tf, &ticks, sizeof ticks) == sizeof ticks;
+      itimerspec cur{};
+      ::timerfd_gettime(tf, &cur);
+      return std::string(fired ? "bad epoll no longer reports the timerfd, which still fires"
+                               : "bad the timerfd stopped firing") +
+             " (timerfd_gettime: value " + std::to_string(cur.it_value.tv_sec) + "." +
+             std::to_string(cur.it_value.tv_nsec / k_ms) + " s, interval " +
+             std::to_string(cur.it_interval.tv_nsec / k_ms) + " ms)";
+    }
+    if (!(ready & 1)) return std::string("bad epoll does not report the eventfd");
+    if (::read(ev, &got, sizeof got) != sizeof got) return std::string("bad eventfd empty");
+    ::write(ev, &got, sizeof got);
+    if (!with_timerfd) return "ok " + seed() + " eventfd=" + std::to_string(got) + " epoll=1";
+    ::read(tf, &ticks, sizeof ticks);
+    itimerspec now{};
+    ::timerfd_gettime(tf, &now);
+    return "ok " + seed() + " eventfd=" + std::to_string(got) +
+           " timerfd_interval_ms=" + std::to_string(now.it_interval.tv_nsec / k_ms) + " epoll=2";
+  });
+}
+
+int run_eventfd_epoll(const Args& a) {
+  return run_fds(a, false);
+}
+
+int run_timerfd(const Args& a) {
+  return run_fds(a, true);
+}
+
+std::atomic<unsigned> g_alarms{0}, g_rt{0};
+void on_alarm(int) {
+  ++g_alarms;
+}
+void on_rt(int) {
+  ++g_rt;
+}
+
+// timers: a POSIX timer (SIGRTMIN+1, period from the seed) and an ITIMER_REAL itimer; both
+// keep firing and keep their intervals.
+int run_timers(const Args& a) {
+  struct sigaction sa {};
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGALRM, &sa, nullptr);
+  sa.sa_handler = on_rt;
+  ::sigaction(SIGRTMIN + 1, &sa, nullptr);
+  long period_ms = 50 + static_cast<long>(seed_number() % 100);
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_SIGNAL;
+  sev.sigev_signo = SIGRTMIN + 1;
+  timer_t t{};
+  if (::timer_create(CLOCK_MONOTONIC, &sev, &t) != 0) die("timer_create");
+  itimerspec its{};
+  its.it_interval.tv_nsec = period_ms * k_ms;
+  its.it_value.tv_nsec = period_ms * k_ms;
+  ::timer_settime(t, 0, &its, nullptr);
+  itimerval iv{};
+  iv.it_interval.tv_usec = 200000;
+  iv.it_value.tv_usec = 200000;
+  ::setitimer(ITIMER_REAL, &iv, nullptr);
+  log_startup("timers: POSIX timer every " + std::to_string(period_ms) + " ms, itimer 200 ms");
+  serve_checks(a, "timers", [&] {
+    unsigned a0 = g_alarms, r0 = g_rt;
+    int64_t end = mono_ns() + 3 * k_s;
+    while ((g_alarms == a0 || g_rt == r0) && mono_ns() < end) sleep_ns(20 * k_ms);
+    if (g_alarms == a0) return std::string("bad the itimer stopped");
+    if (g_rt == r0) return std::string("bad the POSIX timer stopped");
+    itimerspec now{};
+    ::timer_gettime(t, &now);
+    itimerval inow{};
+    ::getitimer(ITIMER_REAL, &inow);
+    return "ok " + seed() + " timer_ms=" + std::to_string(now.it_interval.tv_nsec / k_ms) +
+           " itimer_ms=" + std::to_string(inow.it_interval.tv_usec / 1000);
+  });
+}
+
+// signals: a seed-derived set of blocked signals, standard signals pending while blocked,
+// and a handler with its flags; checked with sigprocmask, sigpending and sigaction.
+int run_signals(const Args& a) {
+  const int candidates[] = {SIGUSR1, SIGUSR2, SIGHUP, SIGWINCH, SIGURG, SIGTTIN};
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  uint64_t s = seed_number();
+  for (int i = 0; i < 6; ++i) {
+    if ((s >> i) & 1) sigaddset(&blocked, candidates[i]);
+  }
+  sigaddset(&blocked, SIGUSR1);
+  ::sigprocmask(SIG_BLOCK, &blocked, nullptr);
+  ::raise(SIGUSR1);
+  if (sigismember(&blocked, SIGHUP)) ::raise(SIGHUP);
+  struct sigaction sa {};
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART | SA_NODEFER;
+  ::sigaction(SIGUSR2, &sa, nullptr);
+  log_startup("signals: blocked set, pending signals, a handler");
+  serve_checks(a, "signals", [&] {
+    sigset_t now, pend;
+    ::sigprocmask(SIG_BLOCK, nullptr, &now);
+    ::sigpending(&pend);
+    std::string b, p;
+    for (int sig = 1; sig < 32; ++sig) {
+      if (sigismember(&now, sig)) b += std::to_string(sig) + ",";
+      if (sigismember(&pend, sig)) p += std::to_string(sig) + ",";
+    }
+    struct sigaction cur {};
+    ::sigaction(SIGUSR2, nullptr, &cur);
+    bool handler = cur.sa_handler == on_alarm && (cur.sa_flags & SA_NODEFER);
+    if (!handler) return std::string("bad the SIGUSR2 handler is gone");
+    return "ok " + seed() + " blocked=" + b + " pending=" + p + " handler=ok";
+  });
+}
+
+// creds: cwd deep in /tmp, a seed-derived umask and rlimits, and a child running as a
+// non-root uid/gid with supplementary groups, checked through /proc.
+int run_creds(const Args& a) {
+  uint64_t s = seed_number();
+  std::string dir = state_dir(a) + "/creds";
+  ::mkdir(dir.c_str(), 0755);
+  dir += "/d" + std::to_string(s % 1000);
+  ::mkdir(dir.c_str(), 0755);
+  if (::chdir(dir.c_str()) != 0) die("chdir");
+  ::umask(static_cast<mode_t>(s % 0777) & 0077);
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = 100 + s % 500;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  uid_t uid = 1000 + static_cast<uid_t>(s % 1000);
+  pid_t child = ::fork();
+  if (child == 0) {
+    gid_t groups[] = {static_cast<gid_t>(uid + 1), static_cast<gid_t>(uid + 2)};
+    if (::setgroups(2, groups) != 0 || ::setresgid(uid, uid, uid) != 0 ||
+        ::setresuid(uid, uid, uid) != 0) {
+      ::_exit(1);
+    }
+    sleep_forever();
+  }
+  log_startup("creds: cwd, umask, rlimit, a child as uid " + std::to_string(uid));
+  serve_checks(a, "creds", [&] {
+    char cwd[512];
+    if (!::getcwd(cwd, sizeof cwd)) return std::string("bad getcwd");
+    mode_t m = ::umask(0);
+    ::umask(m);
+    rlimit r{};
+    ::getrlimit(RLIMIT_NOFILE, &r);
+    auto st = read_small_file("/proc/" + std::to_string(child) + "/status");
+    if (!st) return std::string("bad the non-root child is gone");
+    std::string ids;
+    for (const char* key : {"Uid:", "Gid:", "Groups:"}) {
+      auto p = st->find(key);
+      if (p != std::string::npos) ids += first_line(st->substr(p)) + ";";
+    }
+    for (auto& c : ids) c = c == '\t' ? ' ' : c;
+    return "ok " + seed() + " cwd=" + cwd + " umask=" + std::to_string(m) +
+           " nofile=" + std::to_string(r.rlim_cur) + " child=" + ids;
+  });
+}
+
+}  // namespace
+
 void add_fd_modes(ModeTable& t) {
-  (void)t;
+  t["eventfd-epoll"] = {
+      run_eventfd_epoll, {}, true, "an eventfd holding a count, watched by epoll"};
+  t["timerfd"] = {run_timerfd, {}, true, "a periodic timerfd and an eventfd watched by epoll"};
+  t["timers"] = {run_timers, {}, true, "a POSIX timer and an itimer, firing"};
+  t["signals"] = {run_signals, {}, true, "blocked and pending signals, a handler"};
+  t["creds"] = {run_creds, {}, true, "cwd, umask, rlimits and a non-root child"};
 }
 
 }  // namespace kcr::scenario

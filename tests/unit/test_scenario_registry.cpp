@@ -24,8 +24,9 @@ TEST(ScenarioRegistry, EveryEntryIsComplete) {
     ASSERT_GE(s.argv.size(), 2u);
     ASSERT_GE(s.probe.size(), 2u);
     EXPECT_EQ(s.argv[0], "kcr-scenario");
-    EXPECT_TRUE(workloads.insert(s.argv[1] + " " + (s.argv.size() > 2 ? s.argv[2] : "")).second)
-        << "another scenario runs the same workload";
+    std::string argv;
+    for (const auto& w : s.argv) argv += w + " ";
+    EXPECT_TRUE(workloads.insert(argv).second) << "another scenario runs the same workload";
     EXPECT_TRUE(s.supports(mode_cycle)) << "every scenario runs in cycle mode";
     EXPECT_TRUE(s.supports(mode_restart)) << "every probe is tested against a restart";
     EXPECT_EQ(s.xfail.empty(), s.xfail_modes == 0) << "an expected failure names its modes";
