@@ -61,8 +61,11 @@ expect_contains "kcr checkpoint --t<TAB>" "--tcp-established --tcp-skip-in-fligh
 expect_eq "kcr vm start x --accel <TAB>" "auto kvm tcg " "$(offers vm start x --accel '')"
 expect_eq "kcr vm start x --accel=<TAB>" "auto kvm tcg " "$(offers vm start x --accel =)"
 expect_eq "kcr vm start x --accel=t<TAB>" "tcg " "$(offers vm start x --accel = t)"
-expect_eq "kcr cycle --scenario <TAB>" "counter membuf tcp-established tcp-listen " \
-  "$(offers cycle --scenario '')"
+# Every scenario of the registry, as kcr scenarios ls lists them, sorted.
+scenarios=$(kcr scenarios ls --json | grep -o '"name":"[^"]*"' | cut -d'"' -f4 | sort | tr '\n' ' ')
+expect_contains "scenarios listed" "counter " "$scenarios"
+expect_eq "kcr cycle --scenario <TAB>" "$scenarios" "$(offers cycle --scenario '')"
+expect_eq "kcr migrate --scenario <TAB>" "$scenarios" "$(offers migrate --scenario '')"
 expect_contains "kcr vm start x --image <TAB>" "$image" "$(offers vm start x --image '')"
 expect_eq "kcr vm start <TAB> (a new name)" "" "$(offers vm start '')"
 expect_eq "kcr run <TAB> without VMs" "" "$(offers run '')"
