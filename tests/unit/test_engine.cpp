@@ -357,3 +357,34 @@ TEST(EngineCheckpoint, AFileTheGuestDidNotListIsRefusedAndNothingStored) {
   EXPECT_TRUE(w.no_partial_left());
   EXPECT_EQ(w.src_state(), "running");  // resumed
 }
+
+TEST(EngineMigrate, ScenarioMovesFromATemporaryVmAndStopsBothVms) {
+  World w;
+  engine::MigrateRequest req;
+  req.scenario = "counter";
+  req.temp_vm = "tmp";
+  auto r = engine::migrate(w.env, req);
+  EXPECT_TRUE(r.verdict.survived) << r.verdict.detail;
+  EXPECT_EQ(r.from, "tmp");
+  EXPECT_EQ(r.to, "tmp-m1");
+  EXPECT_EQ(r.temporary, "counter");
+  EXPECT_EQ(w.vms.started, (std::vector<std::string>{"tmp", "tmp-m1"}));
+  EXPECT_FALSE(w.vms.running("tmp"));
+  EXPECT_FALSE(w.vms.running("tmp-m1"));
+  EXPECT_TRUE(w.checkpoints().empty());
+}
+
+TEST(EngineMigrate, ScenarioWhoseRestoreFailsStillStopsBothVms) {
+  World w;
+  w.vms.fresh.fail_at["restore"] = 1;
+  engine::MigrateRequest req;
+  req.scenario = "counter";
+  req.temp_vm = "tmp";
+  EXPECT_THROW(engine::migrate(w.env, req), Error);
+  EXPECT_FALSE(w.vms.running("tmp"));
+  EXPECT_FALSE(w.vms.running("tmp-m1"));
+  engine::MigrateRequest both = req;
+  both.vm = "src";
+  both.workload = "w";
+  EXPECT_THROW(engine::migrate(w.env, both), Error);  // a scenario with a running workload
+}
