@@ -395,6 +395,8 @@ MigrateResult migrate_scenario(Env& env, const MigrateRequest& request) {
   r.vm = request.temp_vm.empty() ? "migrate-" + std::to_string(::getpid()) : request.temp_vm;
   r.workload = s.name;
   r.to = r.vm + "-m1";
+  // Named after the temporary VM: suite cases of one scenario run at the same time.
+  if (r.name.empty()) r.name = r.vm + "-" + s.name;
   r.options.MergeFrom(s.options);
   env.clean_store();
   OwnedVm src(env.vms);
