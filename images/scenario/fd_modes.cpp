@@ -1,10 +1,12 @@
-// Scenarios of file descriptors (eventfd, timerfd, epoll), timers, signals and credentials,
-// each a workload answering the generic probe (checker.hpp).
+// Scenarios of file descriptors (eventfd, timerfd, epoll, inotify, fanotify), timers, signals and
+// credentials, each a workload answering the generic probe (checker.hpp).
 
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -14,9 +16,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <ctime>
 #include <string>
+#include <vector>
 
 #include "images/scenario/checker.hpp"
 #include "images/scenario/modes.hpp"
@@ -216,12 +220,137 @@ int run_creds(const Args& a) {
   });
 }
 
+std::string bad(const std::string& why) {
+  return "bad " + why;
+}
+
+// Reads up to N bytes, retrying on EINTR; -1 on an error (EAGAIN for an empty
+// non-blocking fd).
+ssize_t read_some(int fd, void* p, std::size_t n) {
+  for (;;) {
+    ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    return r;
+  }
+}
+
+void make_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    fail(k_exit_unreadable, "mkdir " + path + ": " + errno_text(errno));
+  }
+}
+
+void touch(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) ::close(fd);
+}
+
+// ---- inotify
+
+// Reads every queued inotify event: the names created, in order; false when one
+// is not an IN_CREATE on WD.
+bool read_inotify(int fd, int wd, std::vector<std::string>& names) {
+  alignas(inotify_event) char buf[8192];
+  for (;;) {
+    ssize_t n = read_some(fd, buf, sizeof buf);
+    if (n < 0) return errno == EAGAIN;
+    for (ssize_t off = 0; off < n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(buf + off);
+      if (ev->wd != wd || !(ev->mask & IN_CREATE)) return false;
+      names.emplace_back(ev->len ? ev->name : "");
+      off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+    }
+  }
+}
+
+// A watch for IN_CREATE on a directory in /tmp; QUEUED files created since,
+// their events left unread.
+[[noreturn]] void inotify_workload(const Args& a, const std::string& name, int queued) {
+  const std::string dir = state_dir(a) + "/" + name + "-" + seed().substr(0, 8);
+  make_dir(dir);
+  int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  int wd = fd < 0 ? -1 : ::inotify_add_watch(fd, dir.c_str(), IN_CREATE);
+  if (wd < 0) fail(k_exit_unreadable, "inotify: " + errno_text(errno));
+  std::vector<std::string> files;
+  for (int i = 0; i < queued; ++i) {
+    files.push_back("q" + std::to_string(i) + "-" + hex64(seed_number() * (i + 3)).substr(0, 6));
+    touch(dir + "/" + files.back());
+  }
+  const std::string fresh = "new-" + seed().substr(8);
+  log_startup(name + ": watch " + std::to_string(wd) + " on " + dir + ", " +
+              std::to_string(queued) + " events queued");
+  serve_checks(a, name, [&] {
+    std::vector<std::string> got;
+    if (!read_inotify(fd, wd, got)) return bad("inotify: unexpected event or read error");
+    std::string list;
+    for (auto& f : got) list += (list.empty() ? "" : ",") + f;
+    if (got != files) return bad("queued events were [" + list + "]");
+    touch(dir + "/" + fresh);
+    std::vector<std::string> now;
+    bool read_ok = read_inotify(fd, wd, now);
+    ::unlink((dir + "/" + fresh).c_str());
+    for (auto& f : files) {  // queue them again: unlinking makes no event (IN_CREATE only)
+      ::unlink((dir + "/" + f).c_str());
+      touch(dir + "/" + f);
+    }
+    if (!read_ok || now != std::vector<std::string>{fresh}) {
+      return bad("creating a file made no event on watch " + std::to_string(wd));
+    }
+    return "ok " + seed() + " dir=" + dir + " wd=" + std::to_string(wd) + " queued=[" + list +
+           "] new-file=event";
+  });
+}
+
+int run_inotify(const Args& a) {
+  inotify_workload(a, "inotify", 0);
+}
+
+// ---- fanotify
+
+int run_fanotify(const Args& a) {
+  const std::string dir = state_dir(a) + "/fanotify-" + seed().substr(0, 8);
+  const std::string file = dir + "/watched";
+  make_dir(dir);
+  touch(file);
+  int fd = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(k_exit_unreadable, "fanotify_init: " + errno_text(errno));
+  if (::fanotify_mark(fd, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, file.c_str()) != 0) {
+    fail(k_exit_unreadable, "fanotify_mark: " + errno_text(errno));
+  }
+  log_startup("fanotify: FAN_MODIFY mark on " + file);
+  serve_checks(a, "fanotify", [&] {
+    int w = ::open(file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (w < 0 || !write_all(w, "x", 1)) return bad("cannot write " + file);
+    ::close(w);
+    alignas(fanotify_event_metadata) char buf[4096];
+    ssize_t n = read_some(fd, buf, sizeof buf);
+    if (n <= 0) return bad("fanotify: no event for a write to the marked file");
+    std::string path;
+    uint64_t mask = 0;
+    auto* ev = reinterpret_cast<fanotify_event_metadata*>(buf);
+    for (; FAN_EVENT_OK(ev, n); ev = FAN_EVENT_NEXT(ev, n)) {
+      mask |= ev->mask;
+      if (ev->fd >= 0) {
+        char target[PATH_MAX];
+        ssize_t len =
+            ::readlink(("/proc/self/fd/" + std::to_string(ev->fd)).c_str(), target, sizeof target);
+        if (len > 0) path.assign(target, static_cast<std::size_t>(len));
+        ::close(ev->fd);
+      }
+    }
+    if (!(mask & FAN_MODIFY) || path != file) return bad("fanotify event for '" + path + "'");
+    return "ok " + seed() + " mark=" + file + " event=modify";
+  });
+}
+
 }  // namespace
 
 void add_fd_modes(ModeTable& t) {
   t["eventfd-epoll"] = {
       run_eventfd_epoll, {}, true, "an eventfd holding a count, watched by epoll"};
   t["timerfd"] = {run_timerfd, {}, true, "a periodic timerfd and an eventfd watched by epoll"};
+  t["inotify"] = {run_inotify, {}, true, "an inotify watch on a directory in /tmp, queue empty"};
+  t["fanotify"] = {run_fanotify, {}, true, "a fanotify FAN_MODIFY mark on a file in /tmp"};
   t["timers"] = {run_timers, {}, true, "a POSIX timer and an itimer, firing"};
   t["signals"] = {run_signals, {}, true, "blocked and pending signals, a handler"};
   t["creds"] = {run_creds, {}, true, "cwd, umask, rlimits and a non-root child"};
