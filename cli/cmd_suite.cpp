@@ -1,6 +1,5 @@
 #include <fmt/core.h>
 
-#include <fstream>
 #include <sstream>
 
 #include "cli/context.hpp"

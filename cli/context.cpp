@@ -60,25 +60,7 @@ void transfer_progress(Context& ctx, const core::TransferProgress& p) {
 
 void print_table(const std::vector<std::string>& headers,
                  const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width(headers.size());
-  for (std::size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) {
-      width[i] = std::max(width[i], row[i].size());
-    }
-  }
-  auto print_row = [&](const std::vector<std::string>& row) {
-    std::string line;
-    for (std::size_t i = 0; i < headers.size(); ++i) {
-      std::string cell = i < row.size() ? row[i] : "";
-      line += cell;
-      if (i + 1 < headers.size()) line += std::string(width[i] - cell.size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    fmt::print("{}\n", line);
-  };
-  print_row(headers);
-  for (const auto& row : rows) print_row(row);
+  fmt::print("{}", core::format_table(headers, rows));
 }
 
 void print_json(const core::Json& j) {

@@ -140,28 +140,15 @@ std::string suite_summary(const SuiteResult& r) {
 
 std::string suite_matrix(const SuiteResult& r, unsigned modes) {
   auto cols = mode_columns(r, modes);
-  std::vector<std::vector<std::string>> rows;
   std::vector<std::string> header = {"scenario"};
   header.insert(header.end(), cols.begin(), cols.end());
-  rows.push_back(header);
+  std::vector<std::vector<std::string>> rows;
   for (const auto& s : scenario_order(r)) {
     std::vector<std::string> row = {s};
     for (const auto& m : cols) row.push_back(cell(find_case(r, s, m)));
     rows.push_back(row);
   }
-  std::vector<size_t> width(header.size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    out += line + "\n";
-  }
+  std::string out = core::format_table(header, rows);
   std::string notes;
   for (const auto& c : r.cases) {
     if (c.outcome == Outcome::pass || c.outcome == Outcome::unsupported) continue;
@@ -364,20 +351,10 @@ std::string suite_compare(const SuiteResult& a, const SuiteResult& b, bool& regr
   };
   for (const auto& ca : a.cases) add(&ca, find_case(b, ca.scenario, ca.mode));
   for (const auto& cb : b.cases) add(find_case(a, cb.scenario, cb.mode), &cb);
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  out += fmt::format("\n{} of {} cases changed; A: {}; B: {}\n", changed, rows.size() - 1,
+  std::vector<std::string> header = rows.front();
+  rows.erase(rows.begin());
+  out += core::format_table(header, rows);
+  out += fmt::format("\n{} of {} cases changed; A: {}; B: {}\n", changed, rows.size(),
                      suite_summary(a), suite_summary(b));
   return out;
 }

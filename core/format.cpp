@@ -1,5 +1,7 @@
 #include "core/format.hpp"
 
+#include <algorithm>
+
 #include <fmt/core.h>
 
 #include <cctype>
@@ -36,6 +38,31 @@ std::string shell_join(const std::vector<std::string>& argv) {
     for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     out += '\'';
   }
+  return out;
+}
+
+std::string format_table(const std::vector<std::string>& headers,
+                         const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(headers.size());
+  for (std::size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  std::string out;
+  auto add_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+      std::string cell = i < row.size() ? row[i] : "";
+      line += cell;
+      if (i + 1 < headers.size()) line += std::string(width[i] - cell.size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  };
+  add_row(headers);
+  for (const auto& row : rows) add_row(row);
   return out;
 }
 

@@ -30,10 +30,6 @@ namespace kcr::scenario {
 
 namespace {
 
-[[noreturn]] void die(const std::string& what) {
-  fail(k_exit_unreadable, what + ": " + errno_text(errno));
-}
-
 // eventfd-epoll: an eventfd holding a seed-derived count, a periodic timerfd, and an epoll
 // instance watching both; the check sees both ready, the count intact, the timer firing.
 int run_fds(const Args& a, bool with_timerfd) {
@@ -41,7 +37,7 @@ int run_fds(const Args& a, bool with_timerfd) {
   int ev = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   int tf = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  if (ev < 0 || tf < 0 || ep < 0) die("eventfd/timerfd/epoll");
+  if (ev < 0 || tf < 0 || ep < 0) fail_errno("eventfd/timerfd/epoll");
   ::write(ev, &value, sizeof value);
   itimerspec its{};
   its.it_interval.tv_nsec = 100 * k_ms;
@@ -114,7 +110,7 @@ int run_timers(const Args& a) {
   sev.sigev_notify = SIGEV_SIGNAL;
   sev.sigev_signo = SIGRTMIN + 1;
   timer_t t{};
-  if (::timer_create(CLOCK_MONOTONIC, &sev, &t) != 0) die("timer_create");
+  if (::timer_create(CLOCK_MONOTONIC, &sev, &t) != 0) fail_errno("timer_create");
   itimerspec its{};
   its.it_interval.tv_nsec = period_ms * k_ms;
   its.it_value.tv_nsec = period_ms * k_ms;
@@ -183,7 +179,7 @@ int run_creds(const Args& a) {
   ::mkdir(dir.c_str(), 0755);
   dir += "/d" + std::to_string(s % 1000);
   ::mkdir(dir.c_str(), 0755);
-  if (::chdir(dir.c_str()) != 0) die("chdir");
+  if (::chdir(dir.c_str()) != 0) fail_errno("chdir");
   ::umask(static_cast<mode_t>(s % 0777) & 0077);
   rlimit rl{};
   ::getrlimit(RLIMIT_NOFILE, &rl);

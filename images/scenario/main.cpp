@@ -38,6 +38,10 @@ namespace kcr::scenario {
   std::exit(code);
 }
 
+void fail_errno(const std::string& what) {
+  fail(k_exit_unreadable, what + ": " + errno_text(errno));
+}
+
 std::string errno_text(int err) {
   return std::strerror(err);
 }

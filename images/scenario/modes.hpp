@@ -30,6 +30,9 @@ constexpr int64_t k_s = 1'000'000'000;
 // Prints MSG on stderr and exits CODE.
 [[noreturn]] void fail(int code, const std::string& msg);
 
+// fail(k_exit_unreadable, "WHAT: strerror(errno)"): a workload that cannot set its state up.
+[[noreturn]] void fail_errno(const std::string& what);
+
 // strerror(ERR) as a string.
 std::string errno_text(int err);
 

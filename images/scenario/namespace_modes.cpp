@@ -18,10 +18,6 @@ namespace kcr::scenario {
 
 namespace {
 
-[[noreturn]] void die(const std::string& what) {
-  fail(k_exit_unreadable, what + ": " + errno_text(errno));
-}
-
 std::string uts_names() {
   utsname u{};
   ::uname(&u);
@@ -32,10 +28,10 @@ std::string uts_names() {
 // domain name, and a SysV semaphore set with seed-derived values.
 int run_uts_ipc(const Args& a) {
   std::string host = "kcr-" + seed().substr(0, 8), domain = "d" + seed().substr(8, 8);
-  if (::sethostname(host.data(), host.size()) != 0) die("sethostname");
-  if (::setdomainname(domain.data(), domain.size()) != 0) die("setdomainname");
+  if (::sethostname(host.data(), host.size()) != 0) fail_errno("sethostname");
+  if (::setdomainname(domain.data(), domain.size()) != 0) fail_errno("setdomainname");
   int sem = ::semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
-  if (sem < 0) die("semget");
+  if (sem < 0) fail_errno("semget");
   for (int i = 0; i < 3; ++i) {
     ::semctl(sem, i, SETVAL, static_cast<int>((seed_number() >> (i * 8)) % 200));
   }
@@ -61,14 +57,14 @@ int run_nested_ns(const Args& a) {
   std::vector<pid_t> kids;
   for (int i = 0; i < 3; ++i) {
     pid_t p = ::fork();
-    if (p < 0) die("fork");
+    if (p < 0) fail_errno("fork");
     if (p == 0) {
-      if (flags && ::unshare(flags) != 0) die("unshare");
+      if (flags && ::unshare(flags) != 0) fail_errno("unshare");
       std::string host = "ns" + std::to_string(i) + "-" + seed().substr(0, 6);
       if (flags) ::sethostname(host.data(), host.size());
       bool pidns = kind == "pid" && i == 2;
       if (pidns) {
-        if (::unshare(CLONE_NEWPID) != 0) die("unshare pid");
+        if (::unshare(CLONE_NEWPID) != 0) fail_errno("unshare pid");
         if (::fork() != 0) sleep_forever();  // the nested namespace's PID 1 answers
       }
       pid_t inner = 0;

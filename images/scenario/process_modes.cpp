@@ -79,10 +79,6 @@ int run_pipes(const Args& a) {
   });
 }
 
-[[noreturn]] void die(const std::string& what) {
-  fail(k_exit_unreadable, what + ": " + errno_text(errno));
-}
-
 // A seed-derived block of N bytes, different for each TAG.
 std::string seeded(std::size_t n, uint64_t tag) {
   std::string d(n, '\0');
@@ -134,7 +130,7 @@ int run_fork_tree(const Args& a) {
   std::vector<pid_t> kids;
   for (int i = 0; i < 3; ++i) {
     pid_t p = ::fork();
-    if (p < 0) die("fork");
+    if (p < 0) fail_errno("fork");
     if (p == 0) {
       if (i == 0 && ::fork() == 0) sleep_forever();  // the grandchild
       sleep_forever();
@@ -143,7 +139,7 @@ int run_fork_tree(const Args& a) {
   }
   pid_t zombie = ::fork();
   if (zombie == 0) ::_exit(static_cast<int>(seed_number() % 100) + 1);
-  if (zombie < 0) die("fork");
+  if (zombie < 0) fail_errno("fork");
   log_startup("fork-tree: 3 children, a grandchild, a zombie");
   serve_checks(a, "fork-tree", [&] {
     std::string seen;
@@ -191,8 +187,8 @@ std::string drain_and_requeue(int rfd, int wfd, bool dgram) {
 // unread; the check reads it back and queues it again.
 int run_unix_sockets(const Args& a) {
   int st[2], dg[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st) != 0) die("socketpair");
-  if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, dg) != 0) die("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st) != 0) fail_errno("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, dg) != 0) fail_errno("socketpair");
   std::string s1 = seeded(3000, 1);
   send_all(st[0], s1.data(), s1.size());
   for (uint64_t i = 0; i < 3; ++i) {
@@ -210,13 +206,13 @@ int run_unix_sockets(const Args& a) {
 // udp: a UDP socket bound on 127.0.0.1 with datagrams it sent itself, unread.
 int run_udp(const Args& a) {
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket");
+  if (fd < 0) fail_errno("socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(a.number("port", 9191, 1, 65535)));
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) die("bind");
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) die("connect");
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail_errno("bind");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail_errno("connect");
   for (uint64_t i = 0; i < 3; ++i) {
     std::string m = seeded(100 + i * 10, 20 + i);
     ::send(fd, m.data(), m.size(), 0);
@@ -232,15 +228,15 @@ int run_file_locks(const Args& a) {
   std::string dir = state_dir(a);
   int f1 = ::open((dir + "/flock.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   int f2 = ::open((dir + "/posix.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (f1 < 0 || f2 < 0) die("open lock file");
-  if (::flock(f1, LOCK_EX) != 0) die("flock");
+  if (f1 < 0 || f2 < 0) fail_errno("open lock file");
+  if (::flock(f1, LOCK_EX) != 0) fail_errno("flock");
   off_t start = static_cast<off_t>(seed_number() % 1000);
   struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   fl.l_start = start;
   fl.l_len = 10;
-  if (::fcntl(f2, F_SETLK, &fl) != 0) die("fcntl F_SETLK");
+  if (::fcntl(f2, F_SETLK, &fl) != 0) fail_errno("fcntl F_SETLK");
   log_startup("file-locks: flock and a POSIX lock held");
   serve_checks(a, "file-locks", [&] {
     int pipefd[2];
@@ -279,7 +275,7 @@ int run_file_locks(const Args& a) {
 int run_unlinked_file(const Args& a) {
   std::string path = state_dir(a) + "/unlinked.data";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) die("open");
+  if (fd < 0) fail_errno("open");
   std::string d = seeded(64 * 1024, 3);
   write_all(fd, d.data(), d.size());
   ::unlink(path.c_str());
@@ -299,12 +295,12 @@ int run_unlinked_file(const Args& a) {
 // memfd: a memfd with seed-derived data, mapped shared; read through both.
 int run_memfd(const Args& a) {
   int fd = ::memfd_create("kcr-memfd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) die("memfd_create");
+  if (fd < 0) fail_errno("memfd_create");
   std::string d = seeded(256 * 1024, 4);
   write_all(fd, d.data(), d.size());
   ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
   void* m = ::mmap(nullptr, d.size(), PROT_READ, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) die("mmap");
+  if (m == MAP_FAILED) fail_errno("mmap");
   log_startup("memfd: 256 KiB, sealed, mapped");
   serve_checks(a, "memfd", [&] {
     std::string got(d.size(), '\0');
@@ -323,12 +319,12 @@ int run_memfd(const Args& a) {
 int run_sysv_ipc(const Args& a) {
   std::string d = seeded(64 * 1024, 5);
   int shm = ::shmget(IPC_PRIVATE, d.size(), IPC_CREAT | 0600);
-  if (shm < 0) die("shmget");
+  if (shm < 0) fail_errno("shmget");
   void* p = ::shmat(shm, nullptr, 0);
-  if (p == reinterpret_cast<void*>(-1)) die("shmat");
+  if (p == reinterpret_cast<void*>(-1)) fail_errno("shmat");
   std::memcpy(p, d.data(), d.size());
   int q = ::msgget(IPC_PRIVATE, IPC_CREAT | 0600);
-  if (q < 0) die("msgget");
+  if (q < 0) fail_errno("msgget");
   struct Msg {
     long type;
     char text[64];
@@ -340,11 +336,11 @@ int run_sysv_ipc(const Args& a) {
     ::msgsnd(q, &m, sizeof m.text, 0);
   }
   int pfd = ::open("/dev/shm/kcr-posix-shm", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (pfd < 0) die("open /dev/shm");
+  if (pfd < 0) fail_errno("open /dev/shm");
   std::string pd = seeded(16 * 1024, 6);
   write_all(pfd, pd.data(), pd.size());
   void* pm = ::mmap(nullptr, pd.size(), PROT_READ | PROT_WRITE, MAP_SHARED, pfd, 0);
-  if (pm == MAP_FAILED) die("mmap");
+  if (pm == MAP_FAILED) fail_errno("mmap");
   log_startup("sysv-ipc: shm segment, message queue, POSIX shm");
   serve_checks(a, "sysv-ipc", [&] {
     std::string shm_now(static_cast<const char*>(p), d.size());
