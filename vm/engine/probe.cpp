@@ -17,7 +17,7 @@ void start_scenario(vm::VmSession& session, const core::Scenario& s) {
 }
 
 std::optional<std::string> run_probe(vm::VmSession& session, const std::string& workload,
-                                     const core::Scenario& s) {
+                                     const core::Scenario& s, std::string* failure) {
   proto::Request req;
   auto* e = req.mutable_exec();
   e->set_workload(workload);
@@ -25,9 +25,20 @@ std::optional<std::string> run_probe(vm::VmSession& session, const std::string& 
   e->set_timeout_ms(60000);
   try {
     auto resp = session.call(req, std::chrono::seconds(90));
-    if (resp.exec().exit_code() != 0 || resp.exec().exit_signal() != 0) return std::nullopt;
-    return resp.exec().stdout_data();
-  } catch (const Error&) {
+    const auto& x = resp.exec();
+    if (x.exit_code() == 0 && x.exit_signal() == 0) return x.stdout_data();
+    if (failure) {
+      // What the probe said, first line of stdout or else stderr: "bad REASON" above all.
+      std::string said = x.stdout_data().empty() ? x.stderr_data() : x.stdout_data();
+      said = said.substr(0, said.find('\n'));
+      *failure = "(probe failed, exit " +
+                 (x.exit_signal() ? "signal " + std::to_string(x.exit_signal())
+                                  : std::to_string(x.exit_code())) +
+                 (said.empty() ? "" : ": " + said.substr(0, 300)) + ")";
+    }
+    return std::nullopt;
+  } catch (const Error& e) {
+    if (failure) *failure = std::string("(probe failed: ") + e.what() + ")";
     return std::nullopt;
   }
 }
@@ -110,8 +121,9 @@ core::ProbeVerdict judge_restored(vm::VmSession& session, const std::string& wor
   }
   auto deadline = std::chrono::steady_clock::now() + settle;
   for (;;) {
-    auto after = run_probe(session, workload, *scenario);
-    verdict = core::judge_probe(*scenario, before, after.value_or("(probe failed)"));
+    std::string failure;
+    auto after = run_probe(session, workload, *scenario, &failure);
+    verdict = core::judge_probe(*scenario, before, after.value_or(failure));
     if (verdict.survived || std::chrono::steady_clock::now() > deadline) return verdict;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }

@@ -13,9 +13,10 @@ namespace kcr::engine {
 // Starts scenario S's workload (named after it) in the session's VM.
 void start_scenario(vm::VmSession& session, const core::Scenario& s);
 
-// Runs the scenario's probe inside the workload; nullopt when it fails.
+// Runs the scenario's probe inside the workload; nullopt when it fails, and then FAILURE (if
+// given) says how: "(probe failed, exit 3: bad REASON)".
 std::optional<std::string> run_probe(vm::VmSession& session, const std::string& workload,
-                                     const core::Scenario& s);
+                                     const core::Scenario& s, std::string* failure = nullptr);
 
 // Waits up to 60 s until the probe answers (and, for a counter, reaches
 // WARMUP); returns its output. Throws kcr::Error when it never does.
