@@ -39,6 +39,16 @@ bool split_seq(const std::string& line, std::string& seq, std::string& rest) {
 
 }  // namespace
 
+std::string seeded(std::size_t n, uint64_t tag) {
+  std::string d(n, '\0');
+  fill_pattern(d.data(), d.size(), seed_number() ^ (tag * 0x9E3779B97F4A7C15ULL));
+  return d;
+}
+
+std::string sum_of(const std::string& d) {
+  return hex64(checksum(d.data(), d.size()));
+}
+
 uint64_t seed_number() {
   static const uint64_t v = draw();
   return v;

@@ -21,6 +21,10 @@ const std::string& seed();
 // The seed as a number, for deriving data from it.
 uint64_t seed_number();
 
+// A seed-derived block of N bytes, different for each TAG; a block's checksum in hex.
+std::string seeded(std::size_t n, uint64_t tag);
+std::string sum_of(const std::string& d);
+
 // What a check answers: "ok ..." or "bad ...", one line.
 using Check = std::function<std::string()>;
 

@@ -1,5 +1,5 @@
-// Scenarios of file descriptors (eventfd, timerfd, epoll, inotify, fanotify), timers, signals and
-// credentials, each a workload answering the generic probe (checker.hpp).
+// Scenarios of file descriptors (eventfd, timerfd, signalfd, epoll, inotify, fanotify), timers,
+// signals and credentials, each a workload answering the generic probe (checker.hpp).
 
 #include <fcntl.h>
 #include <grp.h>
@@ -8,6 +8,7 @@
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
@@ -29,6 +30,20 @@
 namespace kcr::scenario {
 
 namespace {
+
+std::string bad(const std::string& why) {
+  return "bad " + why;
+}
+
+// Reads up to N bytes, retrying on EINTR; -1 on an error (EAGAIN for an empty
+// non-blocking fd).
+ssize_t read_some(int fd, void* p, std::size_t n) {
+  for (;;) {
+    ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    return r;
+  }
+}
 
 // eventfd-epoll: an eventfd holding a seed-derived count, a periodic timerfd, and an epoll
 // instance watching both; the check sees both ready, the count intact, the timer firing.
@@ -171,6 +186,48 @@ int run_signals(const Args& a) {
   });
 }
 
+// signalfd: SIGRTMIN+2 blocked and queued twice with seed-derived values, read through a
+// signalfd that epoll watches. The check takes the first queued signal (its value must be the
+// next expected one) and queues it again, so the queue keeps two signals in rotation.
+int run_signalfd(const Args& a) {
+  const int sig = SIGRTMIN + 2;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sfd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  if (sfd < 0 || ep < 0) fail_errno("signalfd/epoll");
+  epoll_event e{EPOLLIN, {.u64 = 1}};
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &e);
+  int values[2] = {static_cast<int>(seed_number() % 100000), static_cast<int>(seed_number() >> 40)};
+  for (int v : values) {
+    if (::sigqueue(::getpid(), sig, sigval{.sival_int = v}) != 0) fail_errno("sigqueue");
+  }
+  unsigned next = 0;
+  log_startup("signalfd: 2 queued SIGRTMIN+2, a signalfd watched by epoll");
+  serve_checks(a, "signalfd", [&] {
+    epoll_event out{};
+    if (::epoll_wait(ep, &out, 1, 1000) != 1) return bad("epoll does not report the signalfd");
+    signalfd_siginfo si{};
+    if (read_some(sfd, &si, sizeof si) != static_cast<ssize_t>(sizeof si)) {
+      return bad("the signalfd has no queued signal");
+    }
+    int want = values[next % 2];
+    ::sigqueue(::getpid(), sig, sigval{.sival_int = si.ssi_int});
+    if (static_cast<int>(si.ssi_signo) != sig || si.ssi_int != want) {
+      return bad("signal " + std::to_string(si.ssi_signo) + " value " + std::to_string(si.ssi_int) +
+                 ", expected value " + std::to_string(want));
+    }
+    ++next;
+    sigset_t pend;
+    ::sigpending(&pend);
+    if (!sigismember(&pend, sig)) return bad("the requeued signal is not pending");
+    return "ok " + seed() + " queued=" + std::to_string(values[0]) + "," +
+           std::to_string(values[1]) + " signalfd+epoll";
+  });
+}
+
 // creds: cwd deep in /tmp, a seed-derived umask and rlimits, and a child running as a
 // non-root uid/gid with supplementary groups, checked through /proc.
 int run_creds(const Args& a) {
@@ -214,20 +271,6 @@ int run_creds(const Args& a) {
     return "ok " + seed() + " cwd=" + cwd + " umask=" + std::to_string(m) +
            " nofile=" + std::to_string(r.rlim_cur) + " child=" + ids;
   });
-}
-
-std::string bad(const std::string& why) {
-  return "bad " + why;
-}
-
-// Reads up to N bytes, retrying on EINTR; -1 on an error (EAGAIN for an empty
-// non-blocking fd).
-ssize_t read_some(int fd, void* p, std::size_t n) {
-  for (;;) {
-    ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    return r;
-  }
 }
 
 void make_dir(const std::string& path) {
@@ -349,6 +392,8 @@ void add_fd_modes(ModeTable& t) {
   t["fanotify"] = {run_fanotify, {}, true, "a fanotify FAN_MODIFY mark on a file in /tmp"};
   t["timers"] = {run_timers, {}, true, "a POSIX timer and an itimer, firing"};
   t["signals"] = {run_signals, {}, true, "blocked and pending signals, a handler"};
+  t["signalfd"] = {
+      run_signalfd, {}, true, "two queued real-time signals read through a signalfd, epoll"};
   t["creds"] = {run_creds, {}, true, "cwd, umask, rlimits and a non-root child"};
 }
 

@@ -237,6 +237,8 @@ const ModeTable& mode_table() {
           false,
           "[--timeout-s 30]  ask membuf to re-checksum its buffer: 'ok SIZE SUM' or "
           "'mismatch expected=X actual=Y'"}},
+        {"mmap-file",
+         {run_mmap_file, {}, true, "a file in /tmp mapped shared, and private with pages copied"}},
         {"tcp-listen",
          {run_tcp_listen,
           {"port"},
@@ -266,6 +268,7 @@ const ModeTable& mode_table() {
     add_process_modes(t);
     add_fd_modes(t);
     add_namespace_modes(t);
+    add_mount_modes(t);
     return t;
   }();
   return table;

@@ -1,6 +1,8 @@
 // kcr-scenario's workloads whose state is memory: counter (a number it increments) and membuf
-// (a buffer it checksums on request), with their probes.
+// (a buffer it checksums on request), with their probes; mmap-file (a file mapped shared and
+// private), answering the generic probe.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "images/scenario/checker.hpp"
 #include "images/scenario/modes.hpp"
 
 namespace kcr::scenario {
@@ -164,6 +167,51 @@ int run_membuf_probe(const Args& a) {
     }
     sleep_ns(20 * k_ms);
   }
+}
+
+// ---- mmap-file ----------------------------------------------------------------------------
+
+// A 256 KiB file in /tmp written through a MAP_SHARED mapping, and a MAP_PRIVATE mapping of the
+// same file whose odd pages were written (copied on write) and whose even pages still show the
+// file. The check: the shared mapping is the file, a write through it reaches the file, the
+// private copies kept their own bytes, the untouched private pages still follow the file.
+int run_mmap_file(const Args& a) {
+  constexpr std::size_t page = 4096, pages = 64, n = page * pages;
+  const std::string path = state_dir(a) + "/mmap-file-" + seed().substr(0, 8);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::ftruncate(fd, n) != 0) fail_errno("create " + path);
+  auto* shared = static_cast<char*>(::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  auto* priv = static_cast<char*>(::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0));
+  if (shared == MAP_FAILED || priv == MAP_FAILED) fail_errno("mmap " + path);
+  const std::string file_data = seeded(n, 7), own = seeded(n, 8);
+  std::copy(file_data.begin(), file_data.end(), shared);
+  for (std::size_t p = 1; p < pages; p += 2) {
+    std::copy(own.begin() + p * page, own.begin() + (p + 1) * page, priv + p * page);
+  }
+  log_startup("mmap-file: " + path + " mapped shared and private, 32 private pages copied");
+  uint64_t round = 0;
+  serve_checks(a, "mmap-file", [&] {
+    std::string got(n, '\0');
+    if (::pread(fd, got.data(), n, 0) != static_cast<ssize_t>(n))
+      return std::string("bad short read");
+    if (got != file_data) return std::string("bad the file no longer holds what was written");
+    if (std::string(shared, n) != got) return std::string("bad the shared mapping and file differ");
+    for (std::size_t p = 0; p < pages; ++p) {
+      const std::string& want = p % 2 ? own : file_data;
+      if (!std::equal(priv + p * page, priv + (p + 1) * page, want.begin() + p * page)) {
+        return "bad private page " + std::to_string(p) +
+               (p % 2 ? " lost its copied bytes" : " no longer shows the file");
+      }
+    }
+    // A write through the shared mapping must reach the file; put the byte back after.
+    char mark = static_cast<char>(++round | 0x80), back = 0;
+    char old = shared[100];
+    shared[100] = mark;
+    bool reached = ::pread(fd, &back, 1, 100) == 1 && back == mark;
+    shared[100] = old;
+    if (!reached) return std::string("bad a write through the shared mapping missed the file");
+    return "ok " + seed() + " file=" + sum_of(got) + " private=" + sum_of(std::string(priv, n));
+  });
 }
 
 }  // namespace kcr::scenario

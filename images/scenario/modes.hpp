@@ -95,6 +95,7 @@ int run_counter(const Args& a);
 int run_counter_probe(const Args& a);
 int run_membuf(const Args& a);
 int run_membuf_probe(const Args& a);
+int run_mmap_file(const Args& a);
 int run_tcp_listen(const Args& a);
 int run_tcp_probe(const Args& a);
 int run_tcp_pair(const Args& a);
@@ -111,9 +112,11 @@ struct Mode {
 using ModeTable = std::map<std::string, Mode>;
 
 // Process and IPC state (process_modes.cpp); file descriptors, timers, signals and
-// credentials (fd_modes.cpp); namespaces, cgroups and mounts (namespace_modes.cpp).
+// credentials (fd_modes.cpp); namespaces (namespace_modes.cpp); cgroups and mounts
+// (mount_modes.cpp).
 void add_process_modes(ModeTable& t);
 void add_fd_modes(ModeTable& t);
 void add_namespace_modes(ModeTable& t);
+void add_mount_modes(ModeTable& t);
 
 }  // namespace kcr::scenario

@@ -79,17 +79,6 @@ int run_pipes(const Args& a) {
   });
 }
 
-// A seed-derived block of N bytes, different for each TAG.
-std::string seeded(std::size_t n, uint64_t tag) {
-  std::string d(n, '\0');
-  fill_pattern(d.data(), d.size(), seed_number() ^ (tag * 0x9E3779B97F4A7C15ULL));
-  return d;
-}
-
-std::string sum_of(const std::string& d) {
-  return hex64(checksum(d.data(), d.size()));
-}
-
 // threads: 16 threads, each keeping a seed-derived value in a local variable of its own
 // stack; a check asks every thread to report it (through a shared slot it answers).
 int run_threads(const Args& a) {
