@@ -6,6 +6,7 @@
 
 #include "cli/context.hpp"
 #include "core/error.hpp"
+#include "core/id_mapping.hpp"
 #include "core/names.hpp"
 #include "core/signals.hpp"
 #include "vm/vm.hpp"
@@ -50,8 +51,8 @@ std::string join_argv(const google::protobuf::RepeatedPtrField<std::string>& arg
 }
 
 struct RunArgs {
-  std::string vm, name, cwd;
-  std::vector<std::string> env, command;
+  std::string vm, name, cwd, cgroupns = "host";
+  std::vector<std::string> env, command, uidmap, gidmap;
 };
 
 void run(Context& ctx, const RunArgs& a) {
@@ -68,6 +69,14 @@ void run(Context& ctx, const RunArgs& a) {
   for (const auto& s : a.command) r->add_argv(s);
   for (const auto& e : a.env) r->add_env(e);
   r->set_cwd(a.cwd);
+  for (const auto& m : a.uidmap) *r->add_uid_map() = core::parse_id_mapping(m, "--uidmap");
+  for (const auto& m : a.gidmap) *r->add_gid_map() = core::parse_id_mapping(m, "--gidmap");
+  if (!a.uidmap.empty()) core::validate_id_maps(r->uid_map(), "--uidmap");
+  if (!a.gidmap.empty()) {
+    if (a.uidmap.empty()) throw Error("--gidmap needs --uidmap", {}, ExitCode::usage);
+    core::validate_id_maps(r->gid_map(), "--gidmap");
+  }
+  r->set_cgroupns(a.cgroupns == "private");
   auto resp = session.call(req);
   const auto& w = resp.run().workload();
   if (ctx.json) return print_json(workload_json(w));
@@ -189,12 +198,24 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
                 "Environment variable KEY=VALUE (repeatable; default PATH, HOME, TERM)")
       ->allow_extra_args(false);
   r->add_option("--cwd", ra->cwd, "Working directory inside the workload (default /)");
+  r->add_option("--uidmap", ra->uidmap,
+                "A user namespace of its own: container uids CONTAINER_ID.. are host uids "
+                "HOST_ID.. (CONTAINER_ID:HOST_ID:SIZE, repeatable; 0 must be mapped)")
+      ->allow_extra_args(false);
+  r->add_option("--gidmap", ra->gidmap,
+                "The same for gids (CONTAINER_ID:HOST_ID:SIZE, repeatable; default: --uidmap's)")
+      ->allow_extra_args(false);
+  r->add_option("--cgroupns", ra->cgroupns,
+                "private: a cgroup namespace of its own, rooted at cgroup /kcr/NAME (default host)")
+      ->check(CLI::IsMember({"host", "private"}));
   r->add_option("command", ra->command, "Command and arguments, after --")->required();
   add_json_flag(r, ctx);
   r->footer(
       "The workload gets a private /tmp and writes stdout/stderr to a log read with kcr logs.\n"
-      "Example:\n  kcr run demo --name counter -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > "
-      "/tmp/c; sleep 1; done'");
+      "With --uidmap its namespaces belong to a user namespace of its own (podman's words).\n"
+      "Examples:\n  kcr run demo --name counter -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > "
+      "/tmp/c; sleep 1; done'\n"
+      "  kcr run demo --name userns --uidmap 0:100000:65536 --cgroupns private -- sleep 1000");
   r->callback([&ctx, ra] { run(ctx, *ra); });
 
   auto ea = std::make_shared<ExecArgs>();

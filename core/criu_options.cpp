@@ -37,6 +37,12 @@ void add_common(std::vector<std::string>& argv, const proto::CriuOptions& o) {
 
 }  // namespace
 
+std::string external_mount_key(const std::string& path) {
+  std::string key = "kcr";
+  for (char c : path) key += c == '/' ? '-' : c;
+  return key;
+}
+
 std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpTarget& target,
                                         const proto::CriuOptions& options) {
   std::vector<std::string> argv = {criu, target.pre_dump ? "pre-dump" : "dump",
@@ -53,6 +59,10 @@ std::vector<std::string> criu_dump_argv(const std::string& criu, const CriuDumpT
   // A pre-dump copies memory only and never stops the tree.
   if (target.pre_dump) return argv;
   add_common(argv, options);
+  for (const auto& path : target.external_mounts) {
+    argv.push_back("--external");
+    argv.push_back("mnt[" + path + "]:" + external_mount_key(path));
+  }
   // Without --leave-running the tree is left stopped, not killed: kcr kills
   // it only once the checkpoint is safely stored, and resumes it otherwise.
   argv.push_back(options.leave_running() ? "--leave-running" : "--leave-stopped");
@@ -73,11 +83,16 @@ std::vector<std::string> criu_restore_argv(const std::string& criu, const CriuRe
                                            const proto::CriuOptions& options) {
   // --root / : restoring a mount namespace needs it (guest.md: without it
   // "BUG at criu/mount.c:48"). -d: the agent, PID 1, adopts the tree.
-  std::vector<std::string> argv = {criu,        "restore",       "-D", target.images_dir,
-                                   "-W",        target.work_dir, "-o", target.log_file,
-                                   "-v4",       "--root",        "/",  "-d",
+  std::vector<std::string> argv = {criu,        "restore",       "-D",        target.images_dir,
+                                   "-W",        target.work_dir, "-o",        target.log_file,
+                                   "-v4",       "--root",        target.root, "-d",
                                    "--pidfile", target.pid_file};
   add_common(argv, options);
+  for (const auto& m : target.external_mounts) {
+    argv.push_back("--external");
+    argv.push_back("mnt[" + external_mount_key(m.path) + "]:" + m.source);
+  }
+  if (target.mntns_compat) argv.push_back("--mntns-compat-mode");
   if (target.lazy_pages) argv.push_back("--lazy-pages");
   return argv;
 }

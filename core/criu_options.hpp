@@ -24,7 +24,20 @@ struct CriuDumpTarget {
   // writes a byte to STATUS_FD once the images are written.
   unsigned lazy_port = 0;
   int status_fd = -1;
+  // Mounts CRIU records as external (--external mnt[PATH]:KEY, KEY from
+  // external_mount_key): restore bind-mounts the guest's own PATH there.
+  std::vector<std::string> external_mounts;
 };
+
+// The mounts a workload in a user namespace of its own cannot have mounted again by CRIU's
+// restore (sysfs needs a network namespace the user namespace owns, devtmpfs is never
+// mountable there, cgroup2 needs a cgroup namespace it owns, devpts's gid=5 is no id of
+// its): the dump records them as external and the restore binds the guest's own.
+inline const std::vector<std::string> k_userns_external_mounts = {"/sys", "/sys/fs/cgroup", "/dev",
+                                                                  "/dev/pts"};
+
+// "/sys/fs/cgroup" -> "kcr-sys-fs-cgroup": the key an external mount goes by in an image.
+std::string external_mount_key(const std::string& path);
 
 // "criu lazy-pages": the destination's daemon that fetches pages from the
 // source's page server and feeds a lazy restore through userfaultfd.
@@ -43,6 +56,18 @@ struct CriuRestoreTarget {
   std::string pid_file;  // --pidfile (must not exist yet)
   std::string log_file = "restore.log";
   bool lazy_pages = false;  // memory from a running "criu lazy-pages"
+  // External mounts the image may name (CriuDumpTarget::external_mounts): the mount dumped
+  // at PATH is bound from SOURCE (--external mnt[KEY]:SOURCE); a key the image does not name
+  // is unused.
+  struct ExternalMount {
+    std::string path, source;
+  };
+  std::vector<ExternalMount> external_mounts;
+  // --mntns-compat-mode: the image has a user namespace (userns-N.img), and CRIU 3.17's
+  // default mount engine cannot bind the root into a mount namespace that one owns ("mnt:
+  // Unable to mount /proc/self/fd/N: Invalid argument").
+  bool mntns_compat = false;
+  std::string root = "/";  // --root: what the workload's root mount is bound from
 };
 
 // argv for "criu dump", or "criu pre-dump" (argv[0] = CRIU). Throws kcr::Error for an invalid

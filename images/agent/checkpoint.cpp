@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -40,14 +41,84 @@ constexpr std::chrono::seconds k_exit_wait{3};
 constexpr std::size_t k_restore_log_tail = 4096;
 constexpr std::size_t k_log_max = 64 * 1024 * 1024;
 
-void make_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
+void make_dir(const std::string& path, mode_t mode = 0700) {
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
 }
 
-void make_dirs(const std::string& path) {
+// Whether process PID is in another user namespace than the agent's.
+bool in_own_user_namespace(pid_t pid) {
+  std::error_code a, b;
+  auto own = std::filesystem::read_symlink("/proc/self/ns/user", a);
+  auto its = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/user", b);
+  return !a && !b && own != its;
+}
+
+// Whether CRIU's images in DIR hold a user namespace (a userns-N.img).
+bool has_user_namespace_image(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.starts_with("userns-") && n.ends_with(".img")) return true;
+  }
+  return false;
+}
+
+// Where a restore binds the external mounts of a workload in a user namespace from: mounts
+// of their own (sysfs, cgroup2, devtmpfs) in /run/kcr-ext, made once, where the restoring
+// CRIU, root of that user namespace and not of the guest, can reach them (the agent's state
+// directory is the guest root's only). Not the guest's /sys and
+// /dev: in the mount namespace the restored user namespace owns, the mounts below them are
+// locked to them, and the kernel refuses to bind a mount without its locked children.
+std::vector<core::CriuRestoreTarget::ExternalMount> userns_external_sources() {
+  struct Source {
+    const char* path;
+    const char* name;
+    const char* fstype;
+  };
+  static const Source sources[] = {{"/sys", "sys", "sysfs"},
+                                   {"/sys/fs/cgroup", "cgroup", "cgroup2"},
+                                   {"/dev", "dev", "devtmpfs"}};
+  std::vector<core::CriuRestoreTarget::ExternalMount> out;
+  const std::string ext = "/run/kcr-ext";
+  make_dir(ext, 0755);
+  for (const auto& s : sources) {
+    const std::string at = ext + "/" + s.name;
+    make_dir(at, 0755);
+    struct stat here {
+    }, parent{};
+    // Mounted already when it is another filesystem than its parent directory.
+    if (::stat(at.c_str(), &here) != 0 || ::stat(ext.c_str(), &parent) != 0) {
+      throw_errno("stat " + at);
+    }
+    if (here.st_dev == parent.st_dev && ::mount(s.fstype, at.c_str(), s.fstype, 0, nullptr) != 0) {
+      throw_errno(std::string("mount ") + s.fstype + " on " + at);
+    }
+    out.push_back({s.path, at});
+  }
+  out.push_back({"/dev/pts", "/dev/pts"});  // no mounts below it: the guest's own binds
+  return out;
+}
+
+// The guest's root filesystem bound alone (no mount below it) at /run/kcr-root, made once: the
+// root a restore of a workload in a user namespace binds recursively (--mntns-compat-mode),
+// which with --root / would bring the agent's /run, /tmp and /dev/shm into the workload.
+std::string bare_root() {
+  const std::string at = "/run/kcr-root";
+  make_dir(at, 0755);
+  struct stat here {
+  }, root{};
+  if (::stat(at.c_str(), &here) != 0 || ::stat("/", &root) != 0) throw_errno("stat " + at);
+  bool bound = here.st_dev == root.st_dev && here.st_ino == root.st_ino;
+  if (!bound && ::mount("/", at.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    throw_errno("bind / on " + at);
+  }
+  return at;
+}
+
+void make_dirs(const std::string& path, mode_t mode = 0700) {
   for (std::size_t pos = 1; pos <= path.size(); ++pos) {
     if (pos != path.size() && path[pos] != '/') continue;
-    make_dir(path.substr(0, pos));
+    make_dir(path.substr(0, pos), mode);
   }
 }
 
@@ -152,6 +223,7 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   target.images_dir = dir + "/images";
   target.work_dir = dir + "/work";
   target.pre_dump = pre_dump;
+  if (in_own_user_namespace(pid)) target.external_mounts = core::k_userns_external_mounts;
   if (request.parent_round() > 0) {
     std::string parent = rounds_dir + "/" + std::to_string(request.parent_round()) + "/images";
     struct stat st {};
@@ -288,7 +360,10 @@ void Checkpointer::put_file(const proto::PutFileRequest& request) {
     throw Error("'" + request.path() + "' is not a valid checkpoint file path");
   }
   std::string path = dir + "/" + request.path();
-  make_dirs(path.substr(0, path.rfind('/')));
+  // Readable by all: a workload in a user namespace of its own is restored by a CRIU that
+  // opens some images (tty-info.img) after it entered that namespace, as its root's host
+  // uid. Nothing else in the guest sees the agent's /run: each workload has a private one.
+  make_dirs(path.substr(0, path.rfind('/')), 0755);
 
   struct stat st {};
   std::uint64_t staged = 0;
@@ -305,7 +380,7 @@ void Checkpointer::put_file(const proto::PutFileRequest& request) {
                 "start the VM with more memory");
   }
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (request.offset() == 0 ? O_TRUNC : 0);
-  UniqueFd fd(::open(path.c_str(), flags, 0600));
+  UniqueFd fd(::open(path.c_str(), flags, 0644));
   if (!fd) throw_errno("open " + path);
   const std::string& data = request.data();
   std::size_t done = 0;
@@ -515,6 +590,11 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   target.work_dir = dir + "/work";
   target.pid_file = target.work_dir + "/restore.pid";
   target.lazy_pages = request.lazy_pages();
+  target.mntns_compat = has_user_namespace_image(target.images_dir);
+  if (target.mntns_compat) {
+    target.external_mounts = userns_external_sources();
+    target.root = bare_root();
+  }
   std::vector<std::string> argv = core::criu_restore_argv(criu_binary(), target, request.options());
   make_dir(target.work_dir);
   ::unlink(target.pid_file.c_str());  // --pidfile refuses an existing file

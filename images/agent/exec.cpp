@@ -1,9 +1,11 @@
 #include "images/agent/exec.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,23 +51,40 @@ void write_line(int fd, const std::string& line) {
 [[noreturn]] void exec_helper(pid_t init_pid, const std::string& cwd, char** argv, char** envp,
                               int out_fd, int err_fd, int report_fd) {
   reset_signals_in_child();
-  // mnt goes last: once in the workload's mount namespace, its /proc would be the one we see.
-  const char* kinds[] = {"ipc", "uts", "pid", "mnt"};
-  int ns_fds[4];
-  for (int i = 0; i < 4; ++i) {
+  // The user namespace goes first (the others belong to it, and joining it gives the rights
+  // to join them), as nsenter does; cgroup and user are joined only when the workload has
+  // its own (joining one's own user namespace is an error). mnt goes last: once in the
+  // workload's mount namespace, its /proc would be the one we see.
+  const char* kinds[] = {"user", "cgroup", "ipc", "uts", "pid", "mnt"};
+  constexpr int n = 6;
+  int ns_fds[n];
+  bool join[n];
+  for (int i = 0; i < n; ++i) {
     std::string path = "/proc/" + std::to_string(init_pid) + "/ns/" + kinds[i];
     ns_fds[i] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (ns_fds[i] < 0) {
       write_line(report_fd, "Eopen " + path + ": " + strerror(errno));
       _exit(1);
     }
+    struct stat its {
+    }, mine{};
+    join[i] = i >= 2 || ::fstat(ns_fds[i], &its) != 0 ||
+              ::stat((std::string("/proc/self/ns/") + kinds[i]).c_str(), &mine) != 0 ||
+              its.st_ino != mine.st_ino;
   }
-  for (int i = 0; i < 4; ++i) {
-    if (::setns(ns_fds[i], 0) != 0) {
+  for (int i = 0; i < n; ++i) {
+    if (join[i] && ::setns(ns_fds[i], 0) != 0) {
       write_line(report_fd, std::string("Esetns ") + kinds[i] + ": " + strerror(errno));
       _exit(1);
     }
     ::close(ns_fds[i]);
+    // Root of the workload's user namespace, as its own processes are: the guest's root may
+    // be no id there, and could then create no file in its filesystems.
+    if (i == 0 && join[0] &&
+        (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {
+      write_line(report_fd, std::string("Ebecome root in the user namespace: ") + strerror(errno));
+      _exit(1);
+    }
   }
   pid_t command = ::fork();
   if (command < 0) {

@@ -1,6 +1,8 @@
 #include "images/agent/workloads.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -11,12 +13,16 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
+#include <initializer_list>
+#include <vector>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/id_mapping.hpp"
 #include "core/names.hpp"
 #include "core/unique_fd.hpp"
 #include "images/agent/process.hpp"
@@ -40,33 +46,30 @@ constexpr auto k_start_timeout = std::chrono::seconds(10);
 // the workload started.
 constexpr int k_init_error_fd = 3;
 
-// Runs in the cloned child, PID 1 of the workload's new PID namespace: sets up what CRIU needs
-// (guest.md), then re-executes the agent binary (self, found again inside the new mount namespace:
-// CRIU cannot dump mappings of a file from a mount outside it) as the workload's init, which
-// starts the command (workload_init_main).
-[[noreturn]] void workload_init(const std::string& name, const std::string& cwd, const char* self,
-                                char** init_argv, char** envp, int error_fd) {
-  // Nothing of the agent's may stay open here: the port above all.
-  if (error_fd <= STDERR_FILENO) error_fd = ::fcntl(error_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-  ::close_range(0, static_cast<unsigned>(error_fd) - 1, 0);
-  ::close_range(static_cast<unsigned>(error_fd) + 1, ~0U, 0);
-  if (error_fd != k_init_error_fd) {
-    ::dup2(error_fd, k_init_error_fd);
-    ::close(error_fd);
-    error_fd = k_init_error_fd;
+// Moves FDS (in order) to 3, 4, ... and closes every other fd: nothing of the agent's may
+// stay open in a workload, the port above all. FDS become close-on-exec but the first.
+void keep_only(std::initializer_list<int*> fds) {
+  int next = k_init_error_fd;
+  std::vector<int> high;
+  for (int* fd : fds) high.push_back(::fcntl(*fd, F_DUPFD_CLOEXEC, 100));
+  ::close_range(0, 99, 0);
+  for (std::size_t i = 0; i < high.size(); ++i) {
+    ::dup3(high[i], next, O_CLOEXEC);
+    *fds.begin()[i] = next++;
   }
+  ::close_range(static_cast<unsigned>(next), ~0U, 0);
+}
 
+// The workload's mounts, in a new mount namespace: the agent's /run (its state, checkpoint
+// staging) and the guest's /tmp and /dev/shm are tmpfs mounts that CRIU would archive whole
+// (and find changing under it): detach them and give the workload one fresh private tmpfs on
+// /run, with /tmp and /dev/shm bind-mounted from it. Everything the workload writes there
+// travels in its checkpoint, and CRIU archives one filesystem instead of three (each tar costs
+// ~0.1 s under TCG).
+void private_mounts(int error_fd) {
   if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     fail(error_fd, "make / private");
   }
-  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    fail(error_fd, "mount /proc");
-  }
-  // The agent's /run (its state, checkpoint staging) and the guest's /tmp and /dev/shm are
-  // tmpfs mounts that CRIU would archive whole (and find changing under it): detach them and
-  // give the workload one fresh private tmpfs on /run, with /tmp and /dev/shm bind-mounted from
-  // it. Everything the workload writes there travels in its checkpoint, and CRIU archives one
-  // filesystem instead of three (each tar costs ~0.1 s under TCG).
   for (const char* path : {"/run", "/tmp", "/dev/shm"}) {
     if (::umount2(path, MNT_DETACH) != 0 && errno != EINVAL) {
       fail(error_fd, std::string("umount ") + path);
@@ -85,6 +88,17 @@ constexpr int k_init_error_fd = 3;
     if (::mount(from, to, nullptr, MS_BIND, nullptr) != 0) {
       fail(error_fd, std::string("bind-mount ") + to);
     }
+  }
+}
+
+// PID 1 of the workload's new PID namespace, its mounts made: mounts /proc, names the host,
+// opens stdio, then re-executes the agent binary (self, found again inside the new mount
+// namespace: CRIU cannot dump mappings of a file from a mount outside it) as the workload's
+// init, which starts the command (workload_init_main).
+[[noreturn]] void exec_init(const std::string& name, const std::string& cwd, const char* self,
+                            char** init_argv, char** envp, int error_fd) {
+  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    fail(error_fd, "mount /proc");
   }
   if (::sethostname(name.data(), name.size()) != 0) fail(error_fd, "sethostname");
   // CRIU refuses a session leader outside the workload's PID namespace.
@@ -113,6 +127,67 @@ constexpr int k_init_error_fd = 3;
   if (::fcntl(error_fd, F_SETFD, 0) != 0) fail(error_fd, "fcntl");
   ::execve(self, init_argv, envp);
   fail(error_fd, std::string("exec ") + self);
+}
+
+// Runs in the cloned child, PID 1 of the workload's new PID, mount, UTS and IPC namespaces.
+[[noreturn]] void workload_init(const std::string& name, const std::string& cwd, const char* self,
+                                char** init_argv, char** envp, int error_fd) {
+  keep_only({&error_fd});
+  private_mounts(error_fd);
+  exec_init(name, cwd, self, init_argv, envp, error_fd);
+}
+
+// What a workload with a user or cgroup namespace of its own needs besides the rest.
+struct OwnNamespaces {
+  bool user = false;
+  uid_t root_uid = 0;  // the host ids its root maps to: its /run is theirs
+  gid_t root_gid = 0;
+  bool cgroup = false;
+};
+
+// Runs in a child cloned into a new mount namespace only (the helper): makes the workload's
+// mounts while still the guest's root (in a mount namespace a user namespace owns, they would
+// be locked to the guest's), then enters a new user namespace and waits for the agent to write
+// its maps (and to move it into its cgroup), becomes root there, and unshares the workload's
+// PID, mount, UTS, IPC (and cgroup) namespaces, now owned by that user namespace. Its child,
+// cloned as the agent's, is PID 1 of the workload; the helper sends its pid and exits.
+[[noreturn]] void namespace_helper(const std::string& name, const std::string& cwd,
+                                   const char* self, char** init_argv, char** envp, int error_fd,
+                                   int to_agent, int from_agent, const OwnNamespaces& own) {
+  keep_only({&error_fd, &to_agent, &from_agent});
+  private_mounts(error_fd);
+  if (own.user) {
+    for (const char* dir : {"/run", "/run/kcr", "/run/kcr/tmp", "/run/kcr/shm"}) {
+      if (::chown(dir, own.root_uid, own.root_gid) != 0)
+        fail(error_fd, std::string("chown ") + dir);
+    }
+    if (::unshare(CLONE_NEWUSER) != 0) fail(error_fd, "unshare a user namespace");
+  }
+  char c = 'u';
+  if (::write(to_agent, &c, 1) != 1 || ::read(from_agent, &c, 1) != 1 || c != 'k') {
+    errno = EPROTO;
+    fail(error_fd, "the agent did not set the namespace up");
+  }
+  if (own.user &&
+      (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {
+    fail(error_fd, "become root in the user namespace");
+  }
+  int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (own.cgroup) flags |= CLONE_NEWCGROUP;
+  if (::unshare(flags) != 0) fail(error_fd, "unshare the workload's namespaces");
+  long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) fail(error_fd, "clone the workload's init");
+  if (pid == 0) exec_init(name, cwd, self, init_argv, envp, error_fd);
+  ssize_t ignored = ::write(to_agent, &pid, sizeof pid);
+  (void)ignored;
+  _exit(0);
+}
+
+void write_proc_file(const std::string& path, const std::string& text) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    throw_errno("write " + path);
+  }
 }
 
 }  // namespace
@@ -190,6 +265,84 @@ void to_proto(const Workload& workload, proto::Workload* out) {
   out->set_started_unix_ms(workload.started_unix_ms);
 }
 
+namespace {
+
+// Reads exactly N bytes from FD within the start timeout; false on EOF, error or timeout.
+bool read_within(int fd, void* data, std::size_t n) {
+  auto* p = static_cast<char*>(data);
+  const auto deadline = Clock::now() + k_start_timeout;
+  while (n > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd pfd{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return false;
+    ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+// The agent's side of namespace_helper: clones the helper (running HELPER), writes its maps,
+// moves it into the workload's cgroup, and returns the pid of the workload's init, or -1 when
+// the helper failed (its reason is then on the error pipe). Reaps the helper.
+long start_with_own_namespaces(const proto::RunRequest& request,
+                               const google::protobuf::RepeatedPtrField<proto::IdMapping>& gid_map,
+                               const OwnNamespaces& own,
+                               const std::function<void(int, int)>& helper, int /*error_read*/) {
+  int up[2], down[2];
+  if (::pipe2(up, O_CLOEXEC) != 0) throw_errno("pipe");
+  UniqueFd up_read(up[0]), up_write(up[1]);
+  if (::pipe2(down, O_CLOEXEC) != 0) throw_errno("pipe");
+  UniqueFd down_read(down[0]), down_write(down[1]);
+  long helper_pid = ::syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (helper_pid < 0) throw_errno("clone");
+  if (helper_pid == 0) {
+    helper(up_write.get(), down_read.get());
+    _exit(126);
+  }
+  up_write.reset();
+  down_read.reset();
+  long init_pid = -1;
+  std::string failure;
+  try {
+    char c = 0;
+    if (read_within(up_read.get(), &c, 1) && c == 'u') {
+      const std::string proc = "/proc/" + std::to_string(helper_pid);
+      if (own.cgroup) {
+        const std::string dir = "/sys/fs/cgroup/kcr/" + request.name();
+        for (const std::string& d : {std::string("/sys/fs/cgroup/kcr"), dir}) {
+          if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + d);
+        }
+        write_proc_file(dir + "/cgroup.procs", std::to_string(helper_pid));
+      }
+      if (own.user) {
+        write_proc_file(proc + "/uid_map", core::id_map_text(request.uid_map()));
+        write_proc_file(proc + "/gid_map", core::id_map_text(gid_map));
+      }
+      c = 'k';
+      if (::write(down_write.get(), &c, 1) == 1 &&
+          read_within(up_read.get(), &init_pid, sizeof init_pid) && init_pid <= 0) {
+        init_pid = -1;
+      }
+    }
+  } catch (const Error& e) {
+    failure = e.what();
+  }
+  down_write.reset();  // a helper still waiting gives up
+  int status = 0;
+  while (::waitpid(static_cast<pid_t>(helper_pid), &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!failure.empty()) {
+    if (init_pid > 0) ::kill(static_cast<pid_t>(init_pid), SIGKILL);
+    throw Error("the workload's namespaces could not be set up: " + failure);
+  }
+  return init_pid;
+}
+
+}  // namespace
+
 const Workload& WorkloadTable::run(const proto::RunRequest& request) {
   const std::string& name = request.name();
   if (!core::is_valid_name(name)) {
@@ -214,24 +367,54 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
   CStringArray c_init_argv(init_argv);
   CStringArray c_env(env);
 
+  OwnNamespaces own;
+  auto gid_map = request.gid_map().empty() ? request.uid_map() : request.gid_map();
+  if (!request.uid_map().empty()) {
+    core::validate_id_maps(request.uid_map(), "uid map");
+    core::validate_id_maps(gid_map, "gid map");
+    own.user = true;
+    own.root_uid = core::host_id_of_root(request.uid_map());
+    own.root_gid = core::host_id_of_root(gid_map);
+  } else if (!request.gid_map().empty()) {
+    throw Error("workload '" + name + "' has a gid map but no uid map", "give both, or a uid map");
+  }
+  own.cgroup = request.cgroupns();
+
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe");
   UniqueFd error_read(pipe_fds[0]);
   UniqueFd error_write(pipe_fds[1]);
 
-  // A fork-style clone: the child continues here on a copy of this stack, PID 1 of its own PID
-  // namespace, with the agent as its parent.
-  long pid =
-      ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD,
-                nullptr, nullptr, nullptr, nullptr);
-  if (pid < 0) throw_errno("clone");
-  if (pid == 0) {
-    workload_init(name, request.cwd(), self, c_init_argv.data(), c_env.data(), error_write.get());
+  long pid = 0;
+  if (!own.user && !own.cgroup) {
+    // A fork-style clone: the child continues here on a copy of this stack, PID 1 of its own
+    // PID namespace, with the agent as its parent.
+    pid = ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD,
+                    nullptr, nullptr, nullptr, nullptr);
+    if (pid < 0) throw_errno("clone");
+    if (pid == 0) {
+      workload_init(name, request.cwd(), self, c_init_argv.data(), c_env.data(), error_write.get());
+    }
+  } else {
+    pid = start_with_own_namespaces(
+        request, gid_map, own,
+        [&](int to_agent, int from_agent) {
+          namespace_helper(name, request.cwd(), self, c_init_argv.data(), c_env.data(),
+                           error_write.get(), to_agent, from_agent, own);
+        },
+        error_read.get());
   }
   error_write.reset();
 
   Output setup;
-  bool done = read_until_eof(error_read.get(), -1, 4096, Clock::now() + k_start_timeout, setup);
+  bool done =
+      pid > 0 && read_until_eof(error_read.get(), -1, 4096, Clock::now() + k_start_timeout, setup);
+  if (pid <= 0) {
+    read_until_eof(error_read.get(), -1, 4096, Clock::now() + k_start_timeout, setup);
+    throw Error(
+        "workload '" + name + "' could not start: " +
+        (setup.out.empty() ? std::string("its namespaces could not be set up") : setup.out));
+  }
   if (!done || !setup.out.empty()) {
     int status = wait_for_child(static_cast<pid_t>(pid), Clock::now());
     (void)status;
@@ -266,6 +449,8 @@ bool WorkloadTable::record_exit(pid_t pid, int status) {
     } else {
       workload.exit_code = WEXITSTATUS(status);
     }
+    // The cgroup a cgroup namespace was rooted at, if any: empty now (ENOENT, EBUSY otherwise).
+    ::rmdir(("/sys/fs/cgroup/kcr/" + name).c_str());
     return true;
   }
   return false;

@@ -49,6 +49,27 @@ expect_contains "log in the fresh VM keeps the old lines" "tick 1" "$(kcr logs f
 sleep 1.5
 later=$(kcr exec fresh counter -- cat /tmp/c)
 if [ "${later:-0}" -gt "${moved:-0}" ]; then pass; else fail "counter in the fresh VM should keep counting: $moved then $later"; fi
+
+# A workload in a user namespace of its own (root as host uid 100000) and a cgroup namespace
+# moves too: its maps, its files' owners and its count come along, and it checkpoints again.
+kcr run demo --name uns --uidmap 0:100000:65536 --cgroupns private -- sh -c 'i=0; touch /tmp/mine; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.2; done' >/dev/null
+wait_for "the userns counter counts" 30 sh -c "[ \"\$(\"$KCR\" exec demo uns -- cat /tmp/c 2>/dev/null)\" -ge 3 ]"
+kcr checkpoint demo uns -o u1 >/dev/null || fail "checkpoint a userns workload"
+uat=$(kcr checkpoints show u1 --json >/dev/null && echo ok)
+expect_eq "the userns checkpoint is stored" "ok" "$uat"
+kcr restore fresh u1 >/dev/null || fail "restore a userns workload into a fresh VM"
+expect_eq "its uid_map came along" "0 100000 65536" \
+  "$(kcr exec fresh uns -- cat /proc/2/uid_map | tr -s ' ' | sed 's/^ //')"
+expect_eq "its file still belongs to its root" "0" "$(kcr exec fresh uns -- stat -c %u /tmp/mine)"
+expect_eq "its cgroup namespace came along" "0::/" "$(kcr exec fresh uns -- cat /proc/2/cgroup)"
+u1=$(kcr exec fresh uns -- cat /tmp/c)
+sleep 1
+u2=$(kcr exec fresh uns -- cat /tmp/c)
+if [ "${u2:-0}" -gt "${u1:-0}" ] && [ "${u1:-0}" -ge 3 ]; then pass; else fail "userns counter should continue: $u1 then $u2"; fi
+kcr checkpoint fresh uns -o u2 >/dev/null || fail "checkpoint the restored userns workload again"
+kcr restore fresh u2 >/dev/null || fail "restore it again"
+expect_eq "restored twice, still its map" "0 100000 65536" \
+  "$(kcr exec fresh uns -- cat /proc/2/uid_map | tr -s ' ' | sed 's/^ //')"
 kcr -q vm stop fresh
 
 # the restored clone checkpoints again, now without --leave-running
@@ -93,6 +114,6 @@ else
   fail "the full-disk check needs root to mount a small tmpfs"
 fi
 
-kcr checkpoints rm c1 c2 c3 >/dev/null
+kcr checkpoints rm c1 c2 c3 u1 u2 >/dev/null
 expect_eq "checkpoints removed" "[]" "$(kcr checkpoints ls --json)"
 finish

@@ -52,6 +52,28 @@ expect_eq "exec -e -- keeps the command's -c" "3" "$(kcr exec demo envy -e B=3 -
 expect_eq "exec -e --timeout -e -- keeps the command's -c" "45" \
   "$(kcr exec demo envy -e B=4 --timeout 30 -e C=5 -- sh -c 'echo $B$C')"
 
+# --uidmap: a user namespace of its own, root inside as host uid 100000; --cgroupns private:
+# rooted at its cgroup /kcr/NAME. exec joins both and runs as its root.
+kcr run demo --name userns --uidmap 0:100000:65536 --cgroupns private -- sh -c 'touch /tmp/f; sleep 1000' >/dev/null
+expect_eq "run --uidmap starts it" "0" "$?"
+wait_for "the userns workload created its file" 30 kcr exec demo userns -- test -e /tmp/f
+expect_eq "its uid_map is the one given" "0 100000 65536" \
+  "$(kcr exec demo userns -- cat /proc/2/uid_map | tr -s ' ' | sed 's/^ //')"
+expect_eq "the gid map defaults to the uid map" "0 100000 65536" \
+  "$(kcr exec demo userns -- cat /proc/2/gid_map | tr -s ' ' | sed 's/^ //')"
+expect_eq "exec runs as its root" "0:0" "$(kcr exec demo userns -- sh -c 'echo $(id -u):$(id -g)')"
+expect_eq "its files belong to its root" "0" "$(kcr exec demo userns -- stat -c %u /tmp/f)"
+expect_eq "its cgroup namespace is rooted at its cgroup" "0::/" "$(kcr exec demo userns -- cat /proc/2/cgroup)"
+expect_failure "a uid map without container id 0" "does not map container id 0" \
+  kcr run demo --name bad --uidmap 1:100000:10 -- true
+expect_failure "a malformed uid map" "is not CONTAINER_ID:HOST_ID:SIZE" \
+  kcr run demo --name bad --uidmap 0:100000 -- true
+expect_failure "overlapping lines" "overlap" \
+  kcr run demo --name bad --uidmap 0:100000:10 --uidmap 5:200000:10 -- true
+expect_failure "a gid map alone" "--gidmap needs --uidmap" \
+  kcr run demo --name bad --gidmap 0:100000:10 -- true
+kcr -q kill demo userns
+
 ps=$(kcr ps demo)
 expect_contains "ps shows counter" "counter" "$ps"
 expect_contains "ps shows running" "running" "$ps"

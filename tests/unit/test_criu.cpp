@@ -245,3 +245,43 @@ TEST(Scenario, TcpListenerAndEstablishedConnection) {
   EXPECT_EQ(scenario_for_argv({"kcr-scenario", "membuf", "--size", "100M"})->name, "membuf");
   EXPECT_EQ(scenario_for_argv({"sh", "-c", "x"}), nullptr);
 }
+
+TEST(CriuOptions, AWorkloadInAUserNamespaceHasItsHostMountsExternal) {
+  kcr::proto::CriuOptions o;
+  CriuDumpTarget t;
+  t.pid = 42;
+  t.images_dir = "/img";
+  t.work_dir = "/work";
+  EXPECT_FALSE(has(criu_dump_argv("criu", t, o), "--external"));
+  t.external_mounts = k_userns_external_mounts;
+  auto dump = criu_dump_argv("criu", t, o);
+  for (const auto& path : k_userns_external_mounts) {
+    EXPECT_TRUE(has(dump, "mnt[" + path + "]:" + external_mount_key(path))) << path;
+  }
+  EXPECT_EQ(external_mount_key("/sys/fs/cgroup"), "kcr-sys-fs-cgroup");
+  EXPECT_NE(external_mount_key("/sys"), external_mount_key("/dev"));
+  // A pre-dump copies memory only: no mount options.
+  t.pre_dump = true;
+  EXPECT_FALSE(has(criu_dump_argv("criu", t, o), "--external"));
+
+  CriuRestoreTarget r;
+  r.images_dir = "/s/images";
+  r.work_dir = "/s/work";
+  r.pid_file = "/s/work/pid";
+  auto plain = criu_restore_argv("criu", r, o);
+  EXPECT_FALSE(has(plain, "--mntns-compat-mode"));
+  EXPECT_FALSE(has(plain, "--external"));
+  auto root = std::find(plain.begin(), plain.end(), "--root");
+  ASSERT_NE(root, plain.end());
+  EXPECT_EQ(*(root + 1), "/");
+  r.mntns_compat = true;
+  r.root = "/run/kcr-root";
+  r.external_mounts = {{"/sys", "/run/kcr-ext/sys"}, {"/dev/pts", "/dev/pts"}};
+  auto userns = criu_restore_argv("criu", r, o);
+  EXPECT_TRUE(has(userns, "--mntns-compat-mode"));
+  EXPECT_TRUE(has(userns, "mnt[kcr-sys]:/run/kcr-ext/sys"));
+  EXPECT_TRUE(has(userns, "mnt[kcr-dev-pts]:/dev/pts"));
+  root = std::find(userns.begin(), userns.end(), "--root");
+  ASSERT_NE(root, userns.end());
+  EXPECT_EQ(*(root + 1), "/run/kcr-root");
+}
