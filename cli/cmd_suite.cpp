@@ -108,6 +108,12 @@ void list_scenarios(Context& ctx) {
       j.set("probe", probe);
       j.set("criu_options", s.criu);
       j.set("namespaces", s.namespaces);
+      std::string uidmap;
+      for (const auto& m : s.run.uid_map()) {
+        uidmap += (uidmap.empty() ? "" : ",") + std::to_string(m.container_id()) + ":" +
+                  std::to_string(m.host_id()) + ":" + std::to_string(m.size());
+      }
+      j.set("uidmap", uidmap.empty() ? core::Json() : core::Json(uidmap));
       auto modes = core::Json::array();
       for (const auto& m : core::mode_words(s.modes)) modes.push(m);
       j.set("modes", modes);

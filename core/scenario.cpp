@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "core/id_mapping.hpp"
 
 namespace kcr::core {
 
@@ -77,6 +78,11 @@ Scenario scenario_from_spec(const ScenarioSpec& spec) {
   for (const auto& w : words(s.criu)) set_criu_option(s.options, w, s.name);
   s.judge = spec.judge;
   s.namespaces = spec.namespaces;
+  if (!spec.uidmap.empty()) {
+    *s.run.add_uid_map() = parse_id_mapping(std::string(spec.uidmap), "uidmap");
+    validate_id_maps(s.run.uid_map(), "uid map of scenario '" + s.name + "'");
+  }
+  s.run.set_cgroupns(spec.cgroupns);
   s.modes = spec.modes | mode_restart;  // the control runs for every scenario
   s.xfail = spec.xfail;
   s.xfail_modes = spec.xfail.empty() ? 0 : spec.xfail_modes;

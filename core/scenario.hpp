@@ -20,6 +20,7 @@ struct Scenario {
   std::string criu;                // the same, as the registry spells them
   std::string judge;               // how judge_probe() reads the probe (ScenarioSpec::judge)
   std::string namespaces;          // ScenarioSpec::namespaces
+  proto::RunRequest run;           // the run options the workload needs (uid_map, cgroupns)
   unsigned modes = k_all_modes;    // the suite modes it runs in
   std::string xfail;               // a known limit's reason, for XFAIL_MODES
   unsigned xfail_modes = 0;

@@ -8,6 +8,12 @@ namespace {
 
 constexpr std::string_view k_agent_ns = "pid mnt uts ipc";
 
+constexpr std::string_view k_userns_lazy =
+    "the kernel lets a process in a user namespace open a userfaultfd only with sysctl "
+    "vm.unprivileged_userfaultfd=1 (off by default; CRIU 3.17 does not ask for "
+    "UFFD_USER_MODE_ONLY): \"Error (criu/uffd.c:314): uffd: Unable to open an userfaultfd "
+    "descriptor: Operation not permitted\"";
+
 // Each scenario once. Its workload and probe are modes of kcr-scenario (images/scenario/);
 // "probe --name NAME" is the generic probe: it asks the workload to check its own state and
 // prints the workload's answer ("ok FINGERPRINT" or "bad REASON"). A workload derives its
@@ -187,6 +193,42 @@ constexpr ScenarioSpec k_specs[] = {
      .judge = "same",
      .criu = "",
      .namespaces = k_agent_ns},
+    {.name = "netns",
+     .description = "a child in a network namespace of its own, a TCP listener on its loopback",
+     .workload = "netns --port 9393",
+     .probe = "probe --name netns",
+     .judge = "same",
+     .criu = "",
+     .namespaces = "pid mnt uts ipc +net",
+     .xfail = "CRIU 3.17.1 cannot dump a network namespace in this guest: the kernel refuses "
+              "its netlink dump of the namespace's links, \"Error (criu/libnetlink.c:54): -22 "
+              "reported by netlink: Invalid argument\"",
+     .xfail_modes = mode_cycle | mode_migrate | mode_pre_dump | mode_lazy},
+    {.name = "userns",
+     .description = "a user namespace mapping root to host root (0:0:65536) and a cgroup "
+                    "namespace: a child as uid 1000, a file owned by 1000",
+     .workload = "userns",
+     .probe = "probe --name userns",
+     .judge = "same",
+     .criu = "",
+     .namespaces = "user pid mnt uts ipc cgroup",
+     .uidmap = "0:0:65536",
+     .cgroupns = true,
+     .xfail = k_userns_lazy,
+     .xfail_modes = mode_lazy},
+    {.name = "userns-hostid",
+     .description = "the same with root mapped to host uid 100000: runc#5121's case, whose "
+                    "restore fails in cgroup namespace setup on CRIU 4.2 (criu#2902); a pass "
+                    "says this CRIU does not have that bug",
+     .workload = "userns --host-id 100000",
+     .probe = "probe --name userns",
+     .judge = "same",
+     .criu = "",
+     .namespaces = "user pid mnt uts ipc cgroup",
+     .uidmap = "0:100000:65536",
+     .cgroupns = true,
+     .xfail = k_userns_lazy,
+     .xfail_modes = mode_lazy},
     {.name = "nested-uts",
      .description = "3 children in UTS namespaces of their own, each with its hostname",
      .workload = "nested-ns --kind uts",

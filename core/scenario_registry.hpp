@@ -36,8 +36,13 @@ struct ScenarioSpec {
   // file-locks, link-remap, shell-job, manage-cgroups=MODE.
   std::string_view criu;
   // The namespaces the workload runs in: the agent gives every workload pid, mnt, uts and
-  // ipc; "+X" are those the program makes itself inside them.
+  // ipc (and user, cgroup with the two below); "+X" are those the program makes itself
+  // inside them.
   std::string_view namespaces;
+  // kcr run --uidmap (the same for gids): a user namespace of its own; empty for none.
+  std::string_view uidmap = {};
+  // kcr run --cgroupns private.
+  bool cgroupns = false;
   unsigned modes = k_all_modes;
   // A known CRIU or kernel limit: the reason, and the modes it applies to. Such a case is an
   // expected failure; one that passes is reported as an unexpected pass.

@@ -186,7 +186,7 @@ std::string require_host_program(const std::string& name, const std::string& pac
 
 // The host files the guest runs, as guest path -> host path.
 struct Userland {
-  std::map<std::string, std::string> programs;  // busybox, criu, tar, nft
+  std::map<std::string, std::string> programs;  // busybox, criu, tar, ip, nft
   std::vector<std::string> libraries;           // interpreter + shared libraries
   std::string agent_path;
   std::string scenario_path;  // kcr-scenario, the built-in workloads and probes
@@ -239,6 +239,9 @@ Userland collect_userland(const BuildOptions& opts) {
   u.programs = {{"/bin/busybox", "/bin/busybox"},
                 {"criu", u.criu_path},
                 {"tar", "/bin/tar"},
+                // CRIU saves a network namespace's addresses and routes with "ip addr save"
+                // and "ip route save", which busybox's ip does not have.
+                {"ip", require_host_program("ip", "iproute2")},
                 {"nft", require_host_program("nft", "nftables")}};
   // kcr-scenario is normally static (no libraries); a sanitizer build's is not.
   std::vector<std::string> roots = {u.agent_path, u.scenario_path};

@@ -26,7 +26,7 @@ packages=(
   libcli11-dev libfmt-dev libprotobuf-dev protobuf-compiler libvirt-dev
   libarchive-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev
   # run: the VM, and what goes into the guest image
-  qemu-system-x86 criu busybox-static tar nftables zstd
+  qemu-system-x86 criu busybox-static tar iproute2 nftables zstd
   # man pages and shell completion (and their tests: groff renders, bash and zsh complete)
   groff man-db bash-completion zsh
   # kcr suite's HTML report is checked in a real browser

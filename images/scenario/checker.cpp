@@ -45,6 +45,18 @@ std::string seeded(std::size_t n, uint64_t tag) {
   return d;
 }
 
+std::optional<std::string> process_ids(int pid) {
+  auto st = read_small_file("/proc/" + std::to_string(pid) + "/status");
+  if (!st) return std::nullopt;
+  std::string ids;
+  for (const char* key : {"Uid:", "Gid:", "Groups:"}) {
+    auto p = st->find(key);
+    if (p != std::string::npos) ids += first_line(st->substr(p)) + ";";
+  }
+  for (auto& c : ids) c = c == '\t' ? ' ' : c;
+  return ids;
+}
+
 std::string sum_of(const std::string& d) {
   return hex64(checksum(d.data(), d.size()));
 }

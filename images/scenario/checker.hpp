@@ -10,6 +10,7 @@
 // compares the answers before the checkpoint and after the restore.
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "images/scenario/modes.hpp"
@@ -24,6 +25,10 @@ uint64_t seed_number();
 // A seed-derived block of N bytes, different for each TAG; a block's checksum in hex.
 std::string seeded(std::size_t n, uint64_t tag);
 std::string sum_of(const std::string& d);
+
+// The Uid:, Gid: and Groups: lines of /proc/PID/status, tabs as spaces, each ended by ';';
+// nullopt when the process is gone.
+std::optional<std::string> process_ids(int pid);
 
 // What a check answers: "ok ..." or "bad ...", one line.
 using Check = std::function<std::string()>;

@@ -260,14 +260,9 @@ int run_creds(const Args& a) {
     ::umask(m);
     rlimit r{};
     ::getrlimit(RLIMIT_NOFILE, &r);
-    auto st = read_small_file("/proc/" + std::to_string(child) + "/status");
-    if (!st) return std::string("bad the non-root child is gone");
-    std::string ids;
-    for (const char* key : {"Uid:", "Gid:", "Groups:"}) {
-      auto p = st->find(key);
-      if (p != std::string::npos) ids += first_line(st->substr(p)) + ";";
-    }
-    for (auto& c : ids) c = c == '\t' ? ' ' : c;
+    auto found = process_ids(child);
+    if (!found) return std::string("bad the non-root child is gone");
+    const std::string& ids = *found;
     return "ok " + seed() + " cwd=" + cwd + " umask=" + std::to_string(m) +
            " nofile=" + std::to_string(r.rlim_cur) + " child=" + ids;
   });

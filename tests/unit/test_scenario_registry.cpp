@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "core/error.hpp"
@@ -34,6 +35,23 @@ TEST(ScenarioRegistry, EveryEntryIsComplete) {
     EXPECT_FALSE(s.namespaces.empty());
     EXPECT_EQ(scenario_for_argv(s.argv), &s);
   }
+}
+
+TEST(ScenarioRegistry, UserNamespaceScenariosCarryTheirMaps) {
+  const auto& plain = find_scenario("pipes");
+  EXPECT_TRUE(plain.run.uid_map().empty());
+  EXPECT_FALSE(plain.run.cgroupns());
+  const auto& same = find_scenario("userns");
+  ASSERT_EQ(same.run.uid_map_size(), 1);
+  EXPECT_EQ(same.run.uid_map(0).host_id(), 0u);
+  EXPECT_TRUE(same.run.cgroupns());
+  const auto& other = find_scenario("userns-hostid");
+  ASSERT_EQ(other.run.uid_map_size(), 1);
+  EXPECT_EQ(other.run.uid_map(0).container_id(), 0u);
+  EXPECT_EQ(other.run.uid_map(0).host_id(), 100000u);
+  EXPECT_EQ(other.run.uid_map(0).size(), 65536u);
+  // The workload checks it got the map it was given.
+  EXPECT_NE(std::find(other.argv.begin(), other.argv.end(), "100000"), other.argv.end());
 }
 
 TEST(ScenarioRegistry, KcrScenarioImplementsEveryEntry) {

@@ -11,6 +11,7 @@ namespace kcr::engine {
 void start_scenario(vm::VmSession& session, const core::Scenario& s) {
   proto::Request req;
   auto* run = req.mutable_run();
+  *run = s.run;  // a user or cgroup namespace of its own, for some
   run->set_name(s.name);
   for (const auto& w : s.argv) run->add_argv(w);
   session.call(req);
