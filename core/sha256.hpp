@@ -3,12 +3,17 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
+using EVP_MD_CTX = struct evp_md_ctx_st;
+
 namespace kcr::core {
 
-// Streaming SHA-256 (FIPS 180-4): update() any number of times, then hex_digest() once.
+// Streaming SHA-256, OpenSSL's: update() any number of times, then hex_digest() once. The host
+// only: the guest's agent checks transfers with core::Checksum64 (SHA-256 is too slow under
+// TCG) and is linked without libcrypto.
 class Sha256 {
  public:
   Sha256();
@@ -24,12 +29,10 @@ class Sha256 {
   std::string hex_digest();
 
  private:
-  void compress(const uint8_t* block);
-
-  std::array<uint32_t, 8> m_state;
-  std::array<uint8_t, 64> m_buffer{};
-  std::size_t m_buffered = 0;
-  uint64_t m_total_bytes = 0;
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* ctx) const;
+  };
+  std::unique_ptr<EVP_MD_CTX, CtxFree> m_ctx;
 };
 
 // Returns the SHA-256 of DATA as 64 lowercase hex characters.

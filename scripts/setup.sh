@@ -24,7 +24,7 @@ packages=(
   # build
   g++ cmake ninja-build pkg-config clang-format
   libcli11-dev libfmt-dev libprotobuf-dev protobuf-compiler libvirt-dev
-  libarchive-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev
+  libarchive-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libssl-dev
   # run: the VM, and what goes into the guest image
   qemu-system-x86 criu busybox-static tar iproute2 nftables zstd
   # man pages and shell completion (and their tests: groff renders, bash and zsh complete)

@@ -413,15 +413,15 @@ void Checkpointer::put_file(const proto::PutFileRequest& request) {
   upload = m_uploads.find(path);
   bool streamed =
       upload != m_uploads.end() && upload->second.size == request.offset() + data.size();
-  std::string digest;
-  std::string expected;
-  if (!request.checksum64().empty()) {
-    digest = streamed ? upload->second.hash.hex_digest() : core::checksum64_file_hex(path);
-    expected = request.checksum64();
-  } else {
-    digest = core::sha256_file_hex(path);
-    expected = request.sha256();
+  if (request.checksum64().empty()) {
+    if (upload != m_uploads.end()) m_uploads.erase(upload);
+    ::unlink(path.c_str());
+    throw Error("the last chunk of " + request.path() + " carries no checksum64",
+                "the host and the agent must come from one kcr build: rebuild the image");
   }
+  std::string digest =
+      streamed ? upload->second.hash.hex_digest() : core::checksum64_file_hex(path);
+  std::string expected = request.checksum64();
   if (upload != m_uploads.end()) m_uploads.erase(upload);
   std::transform(expected.begin(), expected.end(), expected.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

@@ -11,7 +11,6 @@
 
 #include "agent.pb.h"
 #include "core/checksum64.hpp"
-#include "core/sha256.hpp"
 #include "images/agent/check.hpp"
 #include "images/agent/streamer.hpp"
 #include "images/agent/workloads.hpp"
