@@ -290,7 +290,7 @@ bool read_within(int fd, void* data, std::size_t n) {
 long start_with_own_namespaces(const proto::RunRequest& request,
                                const google::protobuf::RepeatedPtrField<proto::IdMapping>& gid_map,
                                const OwnNamespaces& own,
-                               const std::function<void(int, int)>& helper, int /*error_read*/) {
+                               const std::function<void(int, int)>& helper) {
   int up[2], down[2];
   if (::pipe2(up, O_CLOEXEC) != 0) throw_errno("pipe");
   UniqueFd up_read(up[0]), up_write(up[1]);
@@ -396,13 +396,10 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
       workload_init(name, request.cwd(), self, c_init_argv.data(), c_env.data(), error_write.get());
     }
   } else {
-    pid = start_with_own_namespaces(
-        request, gid_map, own,
-        [&](int to_agent, int from_agent) {
-          namespace_helper(name, request.cwd(), self, c_init_argv.data(), c_env.data(),
-                           error_write.get(), to_agent, from_agent, own);
-        },
-        error_read.get());
+    pid = start_with_own_namespaces(request, gid_map, own, [&](int to_agent, int from_agent) {
+      namespace_helper(name, request.cwd(), self, c_init_argv.data(), c_env.data(),
+                       error_write.get(), to_agent, from_agent, own);
+    });
   }
   error_write.reset();
 
