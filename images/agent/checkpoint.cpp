@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -30,6 +29,7 @@
 #include "images/agent/process.hpp"
 #include "images/agent/staging.hpp"
 #include "images/agent/streamer.hpp"
+#include "images/agent/userns_mounts.hpp"
 
 namespace kcr::agent {
 
@@ -43,76 +43,6 @@ constexpr std::size_t k_log_max = 64 * 1024 * 1024;
 
 void make_dir(const std::string& path, mode_t mode = 0700) {
   if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
-}
-
-// Whether process PID is in another user namespace than the agent's.
-bool in_own_user_namespace(pid_t pid) {
-  std::error_code a, b;
-  auto own = std::filesystem::read_symlink("/proc/self/ns/user", a);
-  auto its = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/user", b);
-  return !a && !b && own != its;
-}
-
-// Whether CRIU's images in DIR hold a user namespace (a userns-N.img).
-bool has_user_namespace_image(const std::string& dir) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string n = e.path().filename().string();
-    if (n.starts_with("userns-") && n.ends_with(".img")) return true;
-  }
-  return false;
-}
-
-// Where a restore binds the external mounts of a workload in a user namespace from: mounts
-// of their own (sysfs, cgroup2, devtmpfs) in /run/kcr-ext, made once, where the restoring
-// CRIU, root of that user namespace and not of the guest, can reach them (the agent's state
-// directory is the guest root's only). Not the guest's /sys and
-// /dev: in the mount namespace the restored user namespace owns, the mounts below them are
-// locked to them, and the kernel refuses to bind a mount without its locked children.
-std::vector<core::CriuRestoreTarget::ExternalMount> userns_external_sources() {
-  struct Source {
-    const char* path;
-    const char* name;
-    const char* fstype;
-  };
-  static const Source sources[] = {{"/sys", "sys", "sysfs"},
-                                   {"/sys/fs/cgroup", "cgroup", "cgroup2"},
-                                   {"/dev", "dev", "devtmpfs"}};
-  std::vector<core::CriuRestoreTarget::ExternalMount> out;
-  const std::string ext = "/run/kcr-ext";
-  make_dir(ext, 0755);
-  for (const auto& s : sources) {
-    const std::string at = ext + "/" + s.name;
-    make_dir(at, 0755);
-    struct stat here {
-    }, parent{};
-    // Mounted already when it is another filesystem than its parent directory.
-    if (::stat(at.c_str(), &here) != 0 || ::stat(ext.c_str(), &parent) != 0) {
-      throw_errno("stat " + at);
-    }
-    if (here.st_dev == parent.st_dev && ::mount(s.fstype, at.c_str(), s.fstype, 0, nullptr) != 0) {
-      throw_errno(std::string("mount ") + s.fstype + " on " + at);
-    }
-    out.push_back({s.path, at});
-  }
-  out.push_back({"/dev/pts", "/dev/pts"});  // no mounts below it: the guest's own binds
-  return out;
-}
-
-// The guest's root filesystem bound alone (no mount below it) at /run/kcr-root, made once: the
-// root a restore of a workload in a user namespace binds recursively (--mntns-compat-mode),
-// which with --root / would bring the agent's /run, /tmp and /dev/shm into the workload.
-std::string bare_root() {
-  const std::string at = "/run/kcr-root";
-  make_dir(at, 0755);
-  struct stat here {
-  }, root{};
-  if (::stat(at.c_str(), &here) != 0 || ::stat("/", &root) != 0) throw_errno("stat " + at);
-  bool bound = here.st_dev == root.st_dev && here.st_ino == root.st_ino;
-  if (!bound && ::mount("/", at.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-    throw_errno("bind / on " + at);
-  }
-  return at;
 }
 
 void make_dirs(const std::string& path, mode_t mode = 0700) {
