@@ -27,6 +27,8 @@ packages=(
   libarchive-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libssl-dev
   # run: the VM, and what goes into the guest image
   qemu-system-x86 criu busybox-static tar iproute2 nftables zstd
+  # scripts/bench archive: kcr's peak RSS (GNU time's %M)
+  time
   # man pages and shell completion (and their tests: groff renders, bash and zsh complete)
   groff man-db bash-completion zsh
   # kcr suite's HTML report is checked in a real browser
