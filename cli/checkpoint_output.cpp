@@ -61,16 +61,7 @@ std::string CriuFlags::describe(const proto::CriuOptions& o) {
 core::Json podman_dump_stats(const core::CheckpointManifest& m) {
   auto j = core::Json::object();
   j.set("runtime_checkpoint_duration", m.total_ms * 1000);
-  auto s = core::Json::object();
-  if (m.stats) {
-    s.set("freezing_time", m.stats->freezing_time);
-    s.set("frozen_time", m.stats->frozen_time);
-    s.set("memdump_time", m.stats->memdump_time);
-    s.set("memwrite_time", m.stats->memwrite_time);
-    s.set("pages_scanned", m.stats->pages_scanned);
-    s.set("pages_written", m.stats->pages_written);
-  }
-  j.set("criu_statistics", s);
+  j.set("criu_statistics", m.stats ? core::dump_stats_json(*m.stats) : core::Json::object());
   return j;
 }
 

@@ -234,7 +234,8 @@ void import_archive(Context& ctx, const ImportArgs& a) {
 // kcr checkpoints ls|show|verify|rm|export|import.
 void register_checkpoints_group(CLI::App& app, Context& ctx) {
   auto* cps = app.add_subcommand(
-      "checkpoints", "List, show, verify, export, import and remove stored checkpoints");
+      "checkpoints",
+      "List, show, inspect, diff, verify, export, import and remove stored checkpoints");
   cps->require_subcommand(1);
   auto* ls = cps->add_subcommand("ls", "List checkpoints");
   add_json_flag(ls, ctx);
@@ -289,7 +290,10 @@ void register_checkpoints_group(CLI::App& app, Context& ctx) {
       if (!ctx.quiet) fmt::print("checkpoint '{}' removed\n", n);
     }
   });
-  cps->footer("Example:\n  kcr checkpoints ls\n  kcr checkpoints show counter-1");
+  register_inspect_commands(cps, ctx);
+  cps->footer(
+      "Example:\n  kcr checkpoints ls\n  kcr checkpoints show counter-1\n"
+      "  kcr checkpoints inspect counter-1 --ps-tree");
 }
 
 }  // namespace

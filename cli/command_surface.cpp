@@ -18,6 +18,8 @@ ValueKind kind_of(const std::string& command, const std::string& name) {
       {{"image rm", "name"}, ValueKind::image},
       {{"checkpoints show", "name"}, ValueKind::checkpoint},
       {{"checkpoints verify", "name"}, ValueKind::checkpoint},
+      {{"checkpoints inspect", "name"}, ValueKind::checkpoint},
+      {{"checkpoints diff", "checkpoints"}, ValueKind::checkpoint},
       {{"checkpoints rm", "names"}, ValueKind::checkpoint},
       {{"checkpoints export", "name"}, ValueKind::checkpoint},
       {{"checkpoints export", "--output"}, ValueKind::file},

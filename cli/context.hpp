@@ -74,6 +74,7 @@ void register_vm_commands(CLI::App& app, Context& ctx);
 void register_workload_commands(CLI::App& app, Context& ctx);
 void register_check_command(CLI::App& app, Context& ctx);
 void register_checkpoint_commands(CLI::App& app, Context& ctx);
+void register_inspect_commands(CLI::App* checkpoints, Context& ctx);
 void register_cycle_command(CLI::App& app, Context& ctx);
 void register_migrate_command(CLI::App& app, Context& ctx);
 void register_suite_commands(CLI::App& app, Context& ctx);

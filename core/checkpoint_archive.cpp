@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 
+#include "core/criu_image.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "core/json.hpp"
@@ -452,6 +453,21 @@ class StoreSink : public EntrySink {
   std::string m_name;
 };
 
+class VisitorSink : public EntrySink {
+ public:
+  explicit VisitorSink(const ArchiveVisitor& v) : m_v(v) {}
+  void begin(const CheckpointManifest&) override {}
+  void data(const std::string& path, uint64_t offset, const std::string& bytes) override {
+    if (m_v.data) m_v.data(path, offset, bytes);
+  }
+  void done(const CheckpointFile& f) override {
+    if (m_v.done) m_v.done(f);
+  }
+
+ private:
+  const ArchiveVisitor& m_v;
+};
+
 }  // namespace
 
 std::string archive_name_of(const std::string& store_path) {
@@ -559,10 +575,26 @@ CheckpointManifest import_checkpoint(const CheckpointStore& store, const std::st
   return sink.commit(std::move(m));
 }
 
+CheckpointManifest read_archive(const std::string& file, const ArchiveVisitor& visitor,
+                                const ArchiveProgress& progress, uint64_t max_bytes) {
+  VisitorSink sink(visitor);
+  ArchiveIn in(file, max_bytes, progress);
+  return in.read(&sink);
+}
+
 CheckpointManifest verify_archive(const std::string& file, const ArchiveProgress& progress,
                                   uint64_t max_bytes) {
   ArchiveIn in(file, max_bytes, progress);
-  CheckpointManifest m = in.read(nullptr);
+  std::map<unsigned, CriuImageCollector> dumps;  // by round: each dump's images
+  ArchiveVisitor visitor;
+  visitor.data = [&](const std::string& path, uint64_t offset, const std::string& bytes) {
+    if (auto image = image_of_path(path)) dumps[image->first].data(image->second, offset, bytes);
+  };
+  visitor.done = [&](const CheckpointFile& f) {
+    if (auto image = image_of_path(f.path)) dumps[image->first].done(image->second, f.size);
+  };
+  VisitorSink sink(visitor);
+  CheckpointManifest m = in.read(&sink);
   bool has_images = false;
   for (const auto& f : m.files) has_images = has_images || starts_with(f.path, "images/");
   if (!has_images) in.fail(std::string(k_archive_config) + " lists no CRIU images");

@@ -75,8 +75,24 @@ CheckpointManifest import_checkpoint(const CheckpointStore& store, const std::st
                                      const ImportOptions& options = {},
                                      const ArchiveProgress& progress = {});
 
+// Called with each checked file of an archive as it streams: DATA with its
+// bytes in order (store PATH, offset), then DONE once its size and digest
+// matched the manifest.
+struct ArchiveVisitor {
+  std::function<void(const std::string& path, uint64_t offset, const std::string& bytes)> data;
+  std::function<void(const CheckpointFile& file)> done;
+};
+
+// Reads the archive FILE with every check import makes, handing its files to
+// VISITOR; throws kcr::Error naming the first bad entry. Returns the manifest.
+CheckpointManifest read_archive(const std::string& file, const ArchiveVisitor& visitor,
+                                const ArchiveProgress& progress = {},
+                                uint64_t max_bytes = k_archive_max_bytes);
+
 // Checks the archive FILE as import would, without writing anything; throws
-// kcr::Error naming the first bad entry. Returns the archive's manifest.
+// kcr::Error naming the first bad entry. CRIU images are checked too: their
+// magics, and the framing of the kinds read entry by entry. Returns the
+// archive's manifest.
 CheckpointManifest verify_archive(const std::string& file, const ArchiveProgress& progress = {},
                                   uint64_t max_bytes = k_archive_max_bytes);
 

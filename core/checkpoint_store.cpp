@@ -14,6 +14,7 @@
 #include <fstream>
 #include <random>
 
+#include "core/criu_image.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "core/names.hpp"
@@ -328,6 +329,19 @@ std::vector<CheckpointManifest> CheckpointStore::list() const {
   return out;
 }
 
+std::optional<std::pair<unsigned, std::string>> image_of_path(const std::string& path) {
+  if (path.rfind("images/", 0) == 0) return std::make_pair(0u, path.substr(7));
+  if (path.rfind("parents/", 0) != 0) return std::nullopt;
+  auto slash = path.find('/', 8);
+  if (slash == std::string::npos || path.compare(slash, 8, "/images/") != 0) return std::nullopt;
+  unsigned round = 0;
+  for (std::size_t i = 8; i < slash; ++i) {
+    if (path[i] < '0' || path[i] > '9' || round > 100000) return std::nullopt;
+    round = round * 10 + static_cast<unsigned>(path[i] - '0');
+  }
+  return std::make_pair(round, path.substr(slash + 8));
+}
+
 void CheckpointStore::verify(const CheckpointManifest& m) const {
   std::string base = dir(m.name);
   bool has_images = false;
@@ -352,6 +366,23 @@ void CheckpointStore::verify(const CheckpointManifest& m) const {
     if (f.path.rfind("images/", 0) == 0) has_images = true;
   }
   if (!has_images) throw Error("checkpoint '" + m.name + "' holds no CRIU images");
+  std::map<unsigned, CriuImageCollector> dumps;  // by round
+  for (const auto& f : m.files) {
+    auto image = image_of_path(f.path);
+    if (!image) continue;
+    auto kind = criu_image_kind(image->second);
+    if (kind && kind->magic == 0) continue;  // raw pages and tarballs
+    bool whole = kind && kind->entries_only;
+    auto& c = dumps[image->first];
+    try {
+      std::string path = base + "/" + f.path;
+      c.data(image->second, 0,
+             whole ? read_file(path, f.size) : try_read_file(path, 8).value_or(std::string()));
+      c.done(image->second, f.size);
+    } catch (const Error& e) {
+      throw e.with_context("checkpoint '" + m.name + "'");
+    }
+  }
 }
 
 void CheckpointStore::remove(const std::string& name) {

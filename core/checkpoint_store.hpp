@@ -68,6 +68,11 @@ struct CheckpointManifest {
 // pre-dump round, K in 1..999); NAME is [A-Za-z0-9._-], no leading dot.
 bool is_valid_checkpoint_path(const std::string& path);
 
+// The dump (0: the final one, K: pre-dump round K) and CRIU image name of a
+// valid checkpoint path under images/ or parents/K/images/; nullopt for any
+// other file.
+std::optional<std::pair<unsigned, std::string>> image_of_path(const std::string& path);
+
 // Manifest <-> YAML. Parsing throws kcr::Error naming what is wrong.
 std::string manifest_to_yaml(const CheckpointManifest& m);
 CheckpointManifest manifest_from_yaml(const std::string& text, const std::string& source);
@@ -87,8 +92,9 @@ class CheckpointStore {
   CheckpointManifest load(const std::string& name) const;
   std::vector<CheckpointManifest> list() const;
 
-  // Re-hashes every file and compares with the manifest; throws kcr::Error
-  // naming the first file that is missing, resized or altered.
+  // Re-hashes every file and compares with the manifest, then checks the
+  // CRIU images' magics and framing; throws kcr::Error naming the first file
+  // that is missing, resized, altered or not a CRIU image of its kind.
   void verify(const CheckpointManifest& m) const;
 
   void remove(const std::string& name);

@@ -58,4 +58,15 @@ std::optional<CriuRestoreStats> parse_restore_stats(const std::string& bytes) {
   return s;
 }
 
+Json dump_stats_json(const CriuDumpStats& stats) {
+  auto s = Json::object();
+  s.set("freezing_time", stats.freezing_time);
+  s.set("frozen_time", stats.frozen_time);
+  s.set("memdump_time", stats.memdump_time);
+  s.set("memwrite_time", stats.memwrite_time);
+  s.set("pages_scanned", stats.pages_scanned);
+  s.set("pages_written", stats.pages_written);
+  return s;
+}
+
 }  // namespace kcr::core

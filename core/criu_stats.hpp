@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include "core/json.hpp"
+
 namespace kcr::core {
 
 // CRIU's own statistics, in podman's names; times in microseconds.
@@ -27,5 +29,8 @@ struct CriuRestoreStats {
 // bytes come from the guest and are bounded before use.
 std::optional<CriuDumpStats> parse_dump_stats(const std::string& bytes);
 std::optional<CriuRestoreStats> parse_restore_stats(const std::string& bytes);
+
+// STATS in podman's criu_statistics names, every value a JSON number.
+Json dump_stats_json(const CriuDumpStats& stats);
 
 }  // namespace kcr::core

@@ -55,7 +55,7 @@ fi
 # Commands, subcommands, options and fixed choices.
 expect_eq "kcr chec<TAB>" "check checkpoint checkpoints " "$(offers chec)"
 expect_eq "kcr vm st<TAB>" "start stop " "$(offers vm st)"
-expect_eq "kcr checkpoints <TAB>" "export import ls rm show verify " "$(offers checkpoints '')"
+expect_eq "kcr checkpoints <TAB>" "diff export import inspect ls rm show verify " "$(offers checkpoints '')"
 expect_contains "kcr checkpoint --t<TAB>" "--tcp-established --tcp-skip-in-flight" \
   "$(offers checkpoint --t)"
 expect_eq "kcr vm start x --accel <TAB>" "auto kvm tcg " "$(offers vm start x --accel '')"

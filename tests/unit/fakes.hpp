@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/checksum64.hpp"
+#include "criu_images.hpp"
 #include "core/error.hpp"
 #include "kcr/version.hpp"
 #include "vm/backend.hpp"
@@ -218,7 +219,7 @@ class FakeAgent final : public vm::AgentChannel {
     std::string round =
         c.pre_dump_round() ? "pre-dump " + std::to_string(c.pre_dump_round()) : "final";
     send_file(on_part, "images/pages-1.img", "pages of " + round, reply);
-    send_file(on_part, "images/inventory.img", "inventory", reply);
+    send_file(on_part, "images/inventory.img", inventory_image(), reply);
     send_file(on_part, "dump.log", "log", reply);
     if (!c.pre_dump_round() && !m_g.smuggle.empty()) {
       proto::CheckpointReply unlisted;

@@ -7,6 +7,7 @@
 #include "core/checkpoint_store.hpp"
 #include "core/error.hpp"
 #include "core/sha256.hpp"
+#include "criu_images.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -97,7 +98,7 @@ TEST(CheckpointStore, CommitMakesACompleteVerifiedCheckpointAppear) {
   std::vector<CheckpointFile> files;
   {
     CheckpointWriter w(store, "cp1");
-    files.push_back(send(w, "images/inventory.img", "inventory-bytes"));
+    files.push_back(send(w, "images/inventory.img", kcr::test::inventory_image()));
     files.push_back(send(w, "images/pages-1.img", std::string(3 << 20, 'p')));
     files.push_back(send(w, "dump.log", "log\n"));
     EXPECT_FALSE(store.exists("cp1"));
@@ -107,13 +108,48 @@ TEST(CheckpointStore, CommitMakesACompleteVerifiedCheckpointAppear) {
   auto m = store.load("cp1");
   EXPECT_EQ(m.name, "cp1");
   EXPECT_EQ(m.files.size(), 3u);
-  EXPECT_EQ(m.image_bytes(), 15u + (3u << 20));
+  EXPECT_EQ(m.image_bytes(), kcr::test::inventory_image().size() + (3u << 20));
   EXPECT_NO_THROW(store.verify(m));
   ASSERT_EQ(store.list().size(), 1u);
   // nothing but the checkpoint is left in the store directory
   int entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(store.root())) ++entries;
   EXPECT_EQ(entries, 1);
+}
+
+// Digests prove the files are what the guest sent; the magics prove the guest
+// sent CRIU images.
+TEST(CheckpointStore, VerifyRefusesAnImageWithoutItsMagicOrCutShort) {
+  TempDir t;
+  CheckpointStore store(t.path());
+  auto make = [&](const std::string& name, const std::string& pstree) {
+    CheckpointWriter w(store, name);
+    std::vector<CheckpointFile> files;
+    files.push_back(send(w, "images/inventory.img", kcr::test::inventory_image()));
+    files.push_back(send(w, "images/pstree.img", pstree));
+    files.push_back(send(w, "images/pages-1.img", std::string(4096, 'p')));
+    auto m = manifest_for(files);
+    m.name = name;
+    w.commit(m);
+    return store.load(name);
+  };
+  auto why = [&](const CheckpointManifest& m) {
+    try {
+      store.verify(m);
+    } catch (const kcr::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("verified");
+  };
+  EXPECT_EQ(why(make("good", kcr::test::pstree_image())), "verified");
+  std::string wrong = kcr::test::pstree_image();
+  wrong[4] ^= 1;  // the kind's magic
+  EXPECT_NE(why(make("wrong", wrong)).find("CRIU image pstree.img has magic"), std::string::npos);
+  std::string cut = kcr::test::pstree_image();
+  cut.pop_back();
+  EXPECT_NE(why(make("cut", cut)).find("checkpoint 'cut': CRIU image pstree.img is truncated"),
+            std::string::npos);
+  EXPECT_NE(why(make("text", "not an image")).find("pstree.img starts with"), std::string::npos);
 }
 
 TEST(CheckpointStore, AbandonedWriterLeavesNothing) {
