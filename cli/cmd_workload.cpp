@@ -9,6 +9,7 @@
 #include "core/id_mapping.hpp"
 #include "core/names.hpp"
 #include "core/signals.hpp"
+#include "vm/copy.hpp"
 #include "vm/vm.hpp"
 
 namespace kcr::cli {
@@ -186,6 +187,46 @@ void kill(Context& ctx, const std::string& vm_name, const std::string& workload,
 
 }  // namespace
 
+struct CpArgs {
+  std::string source, dest;
+};
+
+// kcr cp SRC DEST: one side on the host, the other VM:WORKLOAD:/PATH.
+void cp(Context& ctx, const CpArgs& a) {
+  auto from = vm::parse_copy_place(a.source);
+  auto to = vm::parse_copy_place(a.dest);
+  if (from.in_workload() == to.in_workload()) {
+    throw Error(
+        "kcr cp copies between the host and a workload: one of the two must be "
+        "VM:WORKLOAD:/PATH, the other a host path",
+        "kcr cp ./tool demo:web:/usr/local/bin/tool, or kcr cp demo:web:/tmp/out ./out",
+        ExitCode::usage);
+  }
+  const auto& in = from.in_workload() ? from : to;
+  vm::VmSession session(ctx.config(), in.vm);
+  auto on_transfer = [&ctx](const core::TransferProgress& p) { transfer_progress(ctx, p); };
+  auto r = to.in_workload()
+               ? vm::copy_into_workload(session, from.path, to.workload, to.path, on_transfer)
+               : vm::copy_from_workload(session, from.workload, from.path, to.path, on_transfer);
+  if (ctx.json) {
+    auto j = core::Json::object();
+    j.set("target", r.target);
+    j.set("files", r.files);
+    j.set("directories", r.directories);
+    j.set("links", r.links);
+    j.set("skipped", r.skipped);
+    j.set("bytes", r.bytes);
+    return print_json(j);
+  }
+  if (ctx.quiet) return;
+  std::string where = to.in_workload() ? to.vm + ":" + to.workload + ":" + r.target : r.target;
+  fmt::print(
+      "copied {} file{}, {} director{}, {} link{} ({}) to {}{}\n", r.files, r.files == 1 ? "" : "s",
+      r.directories, r.directories == 1 ? "y" : "ies", r.links, r.links == 1 ? "" : "s",
+      format_bytes(r.bytes), sanitize(where),
+      r.skipped ? fmt::format("; {} device, FIFO or socket entries skipped", r.skipped) : "");
+}
+
 void register_workload_commands(CLI::App& app, Context& ctx) {
   auto ra = std::make_shared<RunArgs>();
   auto* r = app.add_subcommand(
@@ -235,6 +276,21 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
       "Exits with the command's exit status (128+N when killed by signal N).\n"
       "Example:\n  kcr exec demo counter -- cat /tmp/c");
   e->callback([&ctx, ea] { exec(ctx, *ea); });
+
+  auto ca = std::make_shared<CpArgs>();
+  auto* c = app.add_subcommand("cp", "Copy files between the host and a workload, like podman cp");
+  c->add_option("source", ca->source, "A host path, or VM:WORKLOAD:/PATH")->required();
+  c->add_option("dest", ca->dest, "A host path, or VM:WORKLOAD:/PATH")->required();
+  add_json_flag(c, ctx);
+  c->footer(
+      "Files, directories (recursively) and links (as links); modes are kept, set-id bits\n"
+      "are dropped on the host. Paths in the workload resolve inside its root: '..' and\n"
+      "links cannot lead out of it. A destination that is a directory receives the source\n"
+      "under its own name. Each file appears whole or not at all; a copy to the host appears\n"
+      "only complete. At most 16 GiB at a time.\n"
+      "Examples:\n  kcr cp ./tool demo:web:/usr/local/bin/tool\n"
+      "  kcr cp demo:web:/tmp/out ./out");
+  c->callback([&ctx, ca] { cp(ctx, *ca); });
 
   auto ps_vm = std::make_shared<std::string>();
   auto* p = app.add_subcommand("ps", "List the workloads of a VM, running, stopped and exited");

@@ -24,8 +24,9 @@ class AgentChannel {
   // failure, a timeout, or an error reply (with the agent's message and hint).
   virtual proto::Response call(proto::Request request, std::chrono::milliseconds timeout) = 0;
 
-  // Like call(), for requests whose answer streams: every FileChunk and
-  // FileDone response goes to ON_PART before the final response is returned.
+  // Like call(), for requests whose answer streams: every FileChunk,
+  // FileDone and CopyEntry response goes to ON_PART before the final
+  // response is returned.
   // TIMEOUT bounds the silence between two responses, not the whole call.
   virtual proto::Response call_streaming(
       proto::Request request, std::chrono::milliseconds timeout,

@@ -29,8 +29,11 @@ bool reply_fits(const proto::Request& req, const proto::Response& resp) {
       return resp.body_case() == P::kLogs;
     case R::kCheck:
       return resp.body_case() == P::kCheck;
+    case R::kCopyOut:
+      return resp.body_case() == P::kCopyOut;
     case R::kKill:
     case R::kShutdown:
+    case R::kCopyIn:
       return resp.body_case() == P::kOk;
     default:
       return true;
@@ -163,7 +166,8 @@ proto::Response AgentClient::receive(uint64_t id, const proto::Request* request,
       throw Error("protocol error: unparsable reply from the agent");
     if (resp.id() != id) continue;  // an unsolicited hello or a reply to an abandoned request
     if (resp.body_case() == proto::Response::kChunk ||
-        resp.body_case() == proto::Response::kFileDone) {
+        resp.body_case() == proto::Response::kFileDone ||
+        resp.body_case() == proto::Response::kCopyEntry) {
       if (!on_part) throw Error("protocol error: unexpected file data from the agent");
       on_part(resp);
       deadline = Clock::now() + timeout;

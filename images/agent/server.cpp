@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "images/agent/copy.hpp"
 #include "images/agent/exec.hpp"
 #include "images/agent/link.hpp"
 #include "images/agent/log.hpp"
@@ -55,6 +56,10 @@ const char* request_kind(const proto::Request& request) {
       return "link";
     case proto::Request::kLazyWait:
       return "lazy_wait";
+    case proto::Request::kCopyIn:
+      return "copy_in";
+    case proto::Request::kCopyOut:
+      return "copy_out";
     case proto::Request::BODY_NOT_SET:
       break;
   }
@@ -287,6 +292,15 @@ proto::Response Server::handle(const proto::Request& request) {
         break;
       case proto::Request::kLazyWait:
         *response.mutable_lazy_wait() = m_checkpointer.lazy_wait(request.lazy_wait());
+        break;
+      case proto::Request::kCopyIn:
+        copy_in(m_workloads.get(request.copy_in().workload()), request.copy_in());
+        response.mutable_ok();
+        break;
+      case proto::Request::kCopyOut:
+        *response.mutable_copy_out() =
+            copy_out(request.id(), m_workloads.get(request.copy_out().workload()),
+                     request.copy_out(), stream_sender());
         break;
       case proto::Request::BODY_NOT_SET:
         return failure(request.id(), "malformed request");
