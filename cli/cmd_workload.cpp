@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "cli/context.hpp"
+#include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/id_mapping.hpp"
 #include "core/names.hpp"
@@ -52,7 +53,8 @@ std::string join_argv(const google::protobuf::RepeatedPtrField<std::string>& arg
 }
 
 struct RunArgs {
-  std::string vm, name, cwd, cgroupns = "host";
+  std::string vm, name, cwd, cgroupns = "host", memory;
+  uint64_t pids_limit = 0;
   std::vector<std::string> env, command, uidmap, gidmap;
 };
 
@@ -78,6 +80,8 @@ void run(Context& ctx, const RunArgs& a) {
     core::validate_id_maps(r->gid_map(), "--gidmap");
   }
   r->set_cgroupns(a.cgroupns == "private");
+  if (!a.memory.empty()) r->set_memory_max(core::parse_memory_limit(a.memory, "--memory"));
+  r->set_pids_max(a.pids_limit);
   auto resp = session.call(req);
   const auto& w = resp.run().workload();
   if (ctx.json) return print_json(workload_json(w));
@@ -246,6 +250,13 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
   r->add_option("--gidmap", ra->gidmap,
                 "The same for gids (CONTAINER_ID:HOST_ID:SIZE, repeatable; default: --uidmap's)")
       ->allow_extra_args(false);
+  r->add_option("-m,--memory", ra->memory,
+                "Memory limit of its own cgroup v2 group (256m, 1g; podman's words); it holds "
+                "again after a restore");
+  r->add_option("--pids-limit", ra->pids_limit,
+                "Most processes and threads in its cgroup (pids.max); it holds again after a "
+                "restore")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{4194304}));
   r->add_option("--cgroupns", ra->cgroupns,
                 "private: a cgroup namespace of its own, rooted at cgroup /kcr/NAME (default host)")
       ->check(CLI::IsMember({"host", "private"}));
@@ -256,7 +267,8 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
       "With --uidmap its namespaces belong to a user namespace of its own (podman's words).\n"
       "Examples:\n  kcr run demo --name counter -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > "
       "/tmp/c; sleep 1; done'\n"
-      "  kcr run demo --name userns --uidmap 0:100000:65536 --cgroupns private -- sleep 1000");
+      "  kcr run demo --name userns --uidmap 0:100000:65536 --cgroupns private -- sleep 1000\n"
+      "  kcr run demo --name small --memory 64m --pids-limit 32 -- sh -c 'sleep 1000'");
   r->callback([&ctx, ra] { run(ctx, *ra); });
 
   auto ea = std::make_shared<ExecArgs>();

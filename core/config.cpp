@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include <cctype>
+
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
@@ -32,6 +34,27 @@ uint64_t parse_memory_mib(const std::string& text) {
     throw bad();
   }
   if (value < 128 || value > 64 * 1024) throw bad();
+  return value;
+}
+
+uint64_t parse_memory_limit(const std::string& text, const std::string& option) {
+  auto bad = [&] {
+    return Error(option + " '" + text + "' is not a memory size",
+                 "give a size such as 256m or 1g (at least 4m)", ExitCode::usage);
+  };
+  std::size_t pos = 0;
+  uint64_t value = 0;
+  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+    value = value * 10 + static_cast<uint64_t>(text[pos] - '0');
+    if (value > (uint64_t{1} << 50)) throw bad();
+    ++pos;
+  }
+  if (pos == 0 || text.size() - pos > 1) throw bad();
+  char unit = pos < text.size() ? static_cast<char>(std::tolower(text[pos])) : 'b';
+  int shift = unit == 'b' ? 0 : unit == 'k' ? 10 : unit == 'm' ? 20 : unit == 'g' ? 30 : -1;
+  if (shift < 0) throw bad();
+  value <<= shift;
+  if (value < (uint64_t{4} << 20)) throw bad();
   return value;
 }
 

@@ -47,4 +47,9 @@ Config load_config(const std::string& explicit_path = {});
 // Parses a memory size such as "512M", "1G", "1024" (MiB); throws on nonsense.
 uint64_t parse_memory_mib(const std::string& text);
 
+// Parses a byte size as podman's --memory takes it: digits with an optional
+// b, k, m or g (binary units, either case; "256m" is 256 MiB); at least 4 MiB,
+// as the kernel needs. Throws kcr::Error (usage) naming OPTION.
+uint64_t parse_memory_limit(const std::string& text, const std::string& option);
+
 }  // namespace kcr::core

@@ -93,6 +93,10 @@ std::vector<std::string> criu_restore_argv(const std::string& criu, const CriuRe
     argv.push_back("mnt[" + external_mount_key(m.path) + "]:" + m.source);
   }
   if (target.mntns_compat) argv.push_back("--mntns-compat-mode");
+  if (!target.cgroup_root.empty()) {
+    argv.push_back("--cgroup-root");
+    argv.push_back(target.cgroup_root);
+  }
   if (target.lazy_pages) argv.push_back("--lazy-pages");
   return argv;
 }

@@ -68,6 +68,9 @@ struct CriuRestoreTarget {
   // Unable to mount /proc/self/fd/N: Invalid argument").
   bool mntns_compat = false;
   std::string root = "/";  // --root: what the workload's root mount is bound from
+  // --cgroup-root: the cgroup the dumped tree's root cgroup is restored as
+  // (the workload's own, made with its limits first); empty: as dumped.
+  std::string cgroup_root;
 };
 
 // argv for "criu dump", or "criu pre-dump" (argv[0] = CRIU). Throws kcr::Error for an invalid

@@ -188,6 +188,8 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   std::vector<std::string> argv = core::criu_dump_argv(criu_binary(), target, request.options());
   remove_tree(dir);
   make_dirs(target.images_dir);
+  // The workload's cgroup limits travel with the images (limits.hpp).
+  if (!pre_dump && workload.limits.any()) write_limits_file(target.images_dir, workload.limits);
   // A pre-dump round stays for the next round unless it fails; the final
   // dump drops its own directory and every round.
   TreeGuard guard(dir);
@@ -525,6 +527,13 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
     target.external_mounts = userns_external_sources();
     target.root = bare_root();
   }
+  // CRIU 3.17 puts the tree back into its cgroup v2 group but sets none of its limits: the
+  // group is made first, with them, and the tree restored into it under its new name.
+  std::optional<Limits> limits = read_limits_file(target.images_dir);
+  if (limits) {
+    make_limited_cgroup(workload_cgroup(request.name()), *limits);
+    target.cgroup_root = workload_cgroup(request.name());
+  }
   std::vector<std::string> argv = core::criu_restore_argv(criu_binary(), target, request.options());
   make_dir(target.work_dir);
   ::unlink(target.pid_file.c_str());  // --pidfile refuses an existing file
@@ -548,6 +557,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   }
   if (!ok) {
     if (daemon > 0) kill_and_reap(daemon);
+    if (limits) ::rmdir(("/sys/fs/cgroup" + target.cgroup_root).c_str());
     send_whole_file(id, send, "restore.log", log_path);
     std::string errors = core::criu_log_errors(read_log(log_path));
     if (errors.empty()) errors = tail(result.output, 2048);
@@ -574,6 +584,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   workload.name = request.name();
   workload.pid = pid;
   workload.argv.assign(request.original().argv().begin(), request.original().argv().end());
+  workload.limits = limits.value_or(Limits{});
   workload.started_unix_ms =
       request.original().started_unix_ms() ? request.original().started_unix_ms() : unix_ms();
   try {

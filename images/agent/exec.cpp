@@ -1,5 +1,7 @@
 #include "images/agent/exec.hpp"
 
+#include "images/agent/limits.hpp"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -51,6 +53,14 @@ void write_line(int fd, const std::string& line) {
 [[noreturn]] void exec_helper(pid_t init_pid, const std::string& cwd, char** argv, char** envp,
                               int out_fd, int err_fd, int report_fd) {
   reset_signals_in_child();
+  // Into the workload's cgroup first, while still the guest's root: its
+  // limits count what exec runs, as podman exec's do.
+  try {
+    join_cgroup_of(init_pid);
+  } catch (const Error& e) {
+    write_line(report_fd, std::string("E") + e.what());
+    _exit(1);
+  }
   // The user namespace goes first (the others belong to it, and joining it gives the rights
   // to join them), as nsenter does; cgroup and user are joined only when the workload has
   // its own (joining one's own user namespace is an error). mnt goes last: once in the

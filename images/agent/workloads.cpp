@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -143,6 +144,7 @@ struct OwnNamespaces {
   uid_t root_uid = 0;  // the host ids its root maps to: its /run is theirs
   gid_t root_gid = 0;
   bool cgroup = false;
+  bool cgroup_dir = false;  // a cgroup of its own (limits), without a namespace
 };
 
 // Runs in a child cloned into a new mount namespace only (the helper): makes the workload's
@@ -310,7 +312,7 @@ long start_with_own_namespaces(const proto::RunRequest& request,
     char c = 0;
     if (read_within(up_read.get(), &c, 1) && c == 'u') {
       const std::string proc = "/proc/" + std::to_string(helper_pid);
-      if (own.cgroup) {
+      if (own.cgroup || own.cgroup_dir) {
         const std::string dir = "/sys/fs/cgroup/kcr/" + request.name();
         for (const std::string& d : {std::string("/sys/fs/cgroup/kcr"), dir}) {
           if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + d);
@@ -379,6 +381,18 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
     throw Error("workload '" + name + "' has a gid map but no uid map", "give both, or a uid map");
   }
   own.cgroup = request.cgroupns();
+  Limits limits;
+  limits.memory_max = request.memory_max();
+  limits.pids_max = request.pids_max();
+  // The workload's own cgroup, made with its limits before anything runs in it.
+  UniqueFd cgroup_fd;
+  if (limits.any()) {
+    make_limited_cgroup(workload_cgroup(name), limits);
+    std::string dir = "/sys/fs/cgroup" + workload_cgroup(name);
+    cgroup_fd = UniqueFd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!cgroup_fd) throw_errno("open " + dir);
+    own.cgroup_dir = true;
+  }
 
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("pipe");
@@ -389,8 +403,16 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
   if (!own.user && !own.cgroup) {
     // A fork-style clone: the child continues here on a copy of this stack, PID 1 of its own
     // PID namespace, with the agent as its parent.
-    pid = ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD,
-                    nullptr, nullptr, nullptr, nullptr);
+    // clone3 without a stack is fork-style too; CLONE_INTO_CGROUP puts the child in the
+    // workload's cgroup from its first instruction.
+    struct clone_args args {};
+    args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+    args.exit_signal = SIGCHLD;
+    if (cgroup_fd) {
+      args.flags |= CLONE_INTO_CGROUP;
+      args.cgroup = static_cast<uint64_t>(cgroup_fd.get());
+    }
+    pid = ::syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0) throw_errno("clone");
     if (pid == 0) {
       workload_init(name, request.cwd(), self, c_init_argv.data(), c_env.data(), error_write.get());
@@ -424,6 +446,7 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
   workload.pid = static_cast<pid_t>(pid);
   workload.argv = std::move(argv);
   workload.started_unix_ms = unix_ms();
+  workload.limits = limits;
   // The setup pipe closed, so the init finished its mounts: its /run is the private one now.
   try {
     workload.run_dir = open_run_dir(workload.pid);

@@ -12,6 +12,7 @@
 
 #include "agent.pb.h"
 #include "core/unique_fd.hpp"
+#include "images/agent/limits.hpp"
 
 namespace kcr::agent {
 
@@ -24,6 +25,7 @@ struct Workload {
   int exit_code = 0;
   int exit_signal = 0;
   int64_t started_unix_ms = 0;
+  Limits limits;  // its cgroup's (kcr run --memory, --pids-limit)
   // O_PATH fd of the workload's private /run (a tmpfs that only its mount namespace has, so CRIU
   // carries it, log included, inside the checkpoint). It keeps the log readable after the
   // workload exits and its namespace is gone.

@@ -108,3 +108,19 @@ TEST(Config, ASettingNameThatIsNotAWordIsAUsageError) {
     }
   }
 }
+
+TEST(Config, MemoryLimitsReadAsPodmanDoes) {
+  EXPECT_EQ(parse_memory_limit("256m", "--memory"), uint64_t{256} << 20);
+  EXPECT_EQ(parse_memory_limit("1G", "--memory"), uint64_t{1} << 30);
+  EXPECT_EQ(parse_memory_limit("8192k", "--memory"), uint64_t{8} << 20);
+  EXPECT_EQ(parse_memory_limit("4194304", "--memory"), uint64_t{4} << 20);
+  for (const char* bad : {"", "m", "1m", "12mb", "-5m", "10x", "99999999999999999g"}) {
+    EXPECT_THROW(parse_memory_limit(bad, "--memory"), kcr::Error) << bad;
+  }
+  try {
+    parse_memory_limit("lots", "--memory");
+  } catch (const kcr::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--memory 'lots' is not a memory size"),
+              std::string::npos);
+  }
+}

@@ -284,4 +284,11 @@ TEST(CriuOptions, AWorkloadInAUserNamespaceHasItsHostMountsExternal) {
   root = std::find(userns.begin(), userns.end(), "--root");
   ASSERT_NE(root, userns.end());
   EXPECT_EQ(*(root + 1), "/run/kcr-root");
+  EXPECT_FALSE(has(userns, "--cgroup-root"));
+  // A workload with cgroup limits is restored into its group, made first.
+  r.cgroup_root = "/kcr/copy";
+  auto limited = criu_restore_argv("criu", r, o);
+  auto cg = std::find(limited.begin(), limited.end(), "--cgroup-root");
+  ASSERT_NE(cg, limited.end());
+  EXPECT_EQ(*(cg + 1), "/kcr/copy");
 }
