@@ -52,6 +52,7 @@ struct BuildArgs {
   std::string name = "default";
   std::string agent;
   std::string kernel_deb;
+  std::string criu;
   std::string kernel = "auto";
   bool force = false;
 };
@@ -61,6 +62,7 @@ void build(Context& ctx, const BuildArgs& a) {
   o.name = a.name;
   o.agent_path = a.agent.empty() ? default_agent_path() : a.agent;
   o.kernel_deb = a.kernel_deb;
+  o.criu_path = a.criu;
   if (a.kernel == "debian") o.kernel = images::KernelFlavor::debian;
   if (a.kernel == "source") o.kernel = images::KernelFlavor::source;
   o.force = a.force;
@@ -192,9 +194,14 @@ void register_image_commands(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"auto", "source", "debian"}));
   b->add_option("--kernel-deb", ba->kernel_deb,
                 "Use this linux-image .deb instead of apt-get download");
+  b->add_option("--criu", ba->criu,
+                "A CRIU binary of your own (with its shared libraries) instead of the host's; "
+                "kcr check and every checkpoint name its version");
   b->add_flag("--force", ba->force, "Rebuild even when the inputs are unchanged");
   add_json_flag(b, ctx);
-  b->footer("Building again with unchanged inputs does nothing.\nExample:\n  kcr image build");
+  b->footer(
+      "Building again with unchanged inputs does nothing.\nExamples:\n  kcr image build\n"
+      "  kcr image build --name dev --criu ~/src/criu/criu/criu");
   b->callback([&ctx, ba] { build(ctx, *ba); });
 
   auto ka = std::make_shared<CheckKernelArgs>();

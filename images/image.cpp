@@ -171,7 +171,10 @@ std::string host_criu_version(const std::string& criu) {
   auto r = core::run_subprocess(core::criu_version_argv(criu));
   if (!r.ok()) throw Error("'" + criu + " --version' failed: " + first_line(r.err));
   std::string version = core::parse_criu_version(r.out);
-  if (version.empty()) throw Error("cannot parse '" + criu + " --version' output");
+  if (version.empty()) {
+    throw Error("'" + criu + " --version' printed no CRIU version: " + first_line(r.out),
+                "is it CRIU? it should print 'Version: X.Y'");
+  }
   return version;
 }
 
@@ -235,7 +238,18 @@ Userland collect_userland(const BuildOptions& opts) {
     throw Error("/bin/busybox was not found on this host; the guest image needs it",
                 "install it: apt-get install busybox-static");
   }
-  u.criu_path = require_host_program("criu", "criu");
+  if (opts.criu_path.empty()) {
+    u.criu_path = require_host_program("criu", "criu");
+  } else {
+    if (!is_executable_file(opts.criu_path)) {
+      throw Error("the CRIU binary " + opts.criu_path + " is not an executable file",
+                  "give the criu you built: kcr image build --criu PATH/criu/criu",
+                  ExitCode::usage);
+    }
+    u.criu_path = fs::absolute(opts.criu_path).lexically_normal().string();
+    // What it says it is, before anything is built around it.
+    host_criu_version(u.criu_path);
+  }
   u.programs = {{"/bin/busybox", "/bin/busybox"},
                 {"criu", u.criu_path},
                 {"tar", "/bin/tar"},
@@ -444,7 +458,14 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
       std::error_code ec;
       if (fs::is_symlink(top, ec)) tree.add_symlink(top, fs::read_symlink(top, ec).string());
     }
-    for (const auto& [name, path] : userland.programs) tree.add_host_path(path);
+    for (const auto& [name, path] : userland.programs) {
+      // A CRIU of the user's own lives anywhere on the host; in the guest it is the criu.
+      if (name == "criu" && path != "/usr/sbin/criu") {
+        tree.add_file("/usr/sbin/criu", core::read_file(path), 0755);
+      } else {
+        tree.add_host_path(path);
+      }
+    }
     for (const auto& lib : userland.libraries) tree.add_host_path(lib);
     tree.add_file("/usr/bin/kcr-agent", core::read_file(userland.agent_path), 0755);
     tree.add_file("/usr/bin/kcr-scenario", core::read_file(userland.scenario_path), 0755);

@@ -41,6 +41,9 @@ struct BuildOptions {
   // the agent (AGENT_DIR/kcr-scenario, then AGENT_DIR/../scenario/kcr-scenario).
   std::string scenario_path;
   std::string kernel_deb;  // optional: use this .deb instead of downloading
+  // A CRIU binary of the user's own instead of the host's criu package: it
+  // and its shared-library closure go into the image (kcr image build --criu).
+  std::string criu_path;
   // Which kernel; nullopt picks the source kernel when one is built and cached, else Debian's.
   std::optional<KernelFlavor> kernel;
   bool force = false;  // rebuild even if inputs are unchanged
