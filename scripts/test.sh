@@ -33,7 +33,7 @@ if [ "${KCR_TEST_SOURCE_KERNEL:-0}" = 1 ] || "$kcr" image check-kernel --source 
     other=source
   fi
   echo "== integration tests on the $other kernel's image"
-  KCR_TEST_IMAGE=$other KCR_SUITE_SCENARIOS=counter,pipes,tcp-established ctest --test-dir "$root/build" -L integration --output-on-failure --timeout 900
+  KCR_TEST_IMAGE=$other KCR_SUITE_SCENARIOS=counter,pipes,tcp-established KCR_SUITE_MIGRATE_SHORT=1 ctest --test-dir "$root/build" -L integration --output-on-failure --timeout 900
 else
   echo "== source kernel: not built, skipped (KCR_TEST_SOURCE_KERNEL=1 builds it, ~11 minutes)"
 fi
@@ -48,5 +48,5 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export KCR_AGENT=$root/build/images/agent/kcr-agent
 # The whole scenario suite ran in the regular pass; here a few cases exercise the sanitized
 # suite engine (its threads, its reports).
-export KCR_SUITE_SCENARIOS=counter,pipes
+export KCR_SUITE_SCENARIOS=counter,pipes KCR_SUITE_MIGRATE_SHORT=1
 ctest --test-dir "$root/build-asan" --output-on-failure --timeout 900
