@@ -102,6 +102,10 @@ void write_line(int fd, const std::string& line) {
     _exit(1);
   }
   if (command == 0) {
+    // A session of its own inside the workload's PID namespace: what it leaves running in the
+    // background belongs to the workload then, and CRIU can dump it ("A session leader of ...
+    // is outside of its pid namespace" otherwise, for every later checkpoint).
+    ::setsid();
     int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
     ::dup2(out_fd, STDOUT_FILENO);

@@ -116,4 +116,12 @@ fi
 
 kcr checkpoints rm c1 c2 c3 u1 u2 >/dev/null
 expect_eq "checkpoints removed" "[]" "$(kcr checkpoints ls --json)"
+# What kcr exec leaves running in the background belongs to the workload (a session of its
+# own inside the workload's PID namespace): it is checkpointed and restored with it.
+kcr run demo --name bg -- sleep 100000 >/dev/null || fail "run bg"
+kcr exec demo bg -- sh -c 'sleep 100001 >/dev/null 2>&1 &' || fail "exec in the background"
+expect_true "checkpoint with what exec left running" kcr -q checkpoint demo bg -o bg-1
+expect_true "restore it" kcr -q restore demo bg-1 --name bg2
+expect_eq "the background process came back too" "1" \
+  "$(kcr exec demo bg2 -- ps -o args | grep -c '^sleep 100001$')"
 finish
