@@ -53,6 +53,7 @@ struct BuildArgs {
   std::string agent;
   std::string kernel_deb;
   std::string criu;
+  std::string kernel_image, kernel_config, kernel_modules;
   std::string kernel = "auto";
   bool force = false;
 };
@@ -63,6 +64,9 @@ void build(Context& ctx, const BuildArgs& a) {
   o.agent_path = a.agent.empty() ? default_agent_path() : a.agent;
   o.kernel_deb = a.kernel_deb;
   o.criu_path = a.criu;
+  o.kernel_image = a.kernel_image;
+  o.kernel_config = a.kernel_config;
+  o.kernel_modules = a.kernel_modules;
   if (a.kernel == "debian") o.kernel = images::KernelFlavor::debian;
   if (a.kernel == "source") o.kernel = images::KernelFlavor::source;
   o.force = a.force;
@@ -194,6 +198,14 @@ void register_image_commands(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"auto", "source", "debian"}));
   b->add_option("--kernel-deb", ba->kernel_deb,
                 "Use this linux-image .deb instead of apt-get download");
+  b->add_option("--kernel-image", ba->kernel_image,
+                "A kernel you built (bzImage or vmlinux) instead of Debian's or kcr's own");
+  b->add_option("--kernel-config", ba->kernel_config,
+                "Its .config: checked like every kernel's, the build refused naming what is "
+                "missing");
+  b->add_option("--kernel-modules", ba->kernel_modules,
+                "Where its modules were installed (make modules_install INSTALL_MOD_PATH=DIR); "
+                "without it, what kcr needs must be built in");
   b->add_option("--criu", ba->criu,
                 "A CRIU binary of your own (with its shared libraries) instead of the host's; "
                 "kcr check and every checkpoint name its version");
@@ -201,7 +213,9 @@ void register_image_commands(CLI::App& app, Context& ctx) {
   add_json_flag(b, ctx);
   b->footer(
       "Building again with unchanged inputs does nothing.\nExamples:\n  kcr image build\n"
-      "  kcr image build --name dev --criu ~/src/criu/criu/criu");
+      "  kcr image build --name dev --criu ~/src/criu/criu/criu\n"
+      "  kcr image build --name mine --kernel-image arch/x86/boot/bzImage --kernel-config "
+      ".config");
   b->callback([&ctx, ba] { build(ctx, *ba); });
 
   auto ka = std::make_shared<CheckKernelArgs>();

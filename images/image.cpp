@@ -368,7 +368,90 @@ KernelParts read_source_kernel(const SourceKernel& source) {
   return k;
 }
 
-// Refuses a kernel that lacks an option kcr requires; modules count, the image loads them.
+// The release a kernel image says it is: a bzImage's setup header names it
+// (kernel_version, at 0x200 + the u16 at 0x20E); a vmlinux holds "Linux version R ...".
+std::string kernel_image_release(const std::string& bytes, const std::string& file) {
+  std::string text;
+  if (bytes.size() > 0x210 && bytes.compare(0x202, 4, "HdrS") == 0) {
+    auto lo = static_cast<unsigned char>(bytes[0x20E]);
+    auto hi = static_cast<unsigned char>(bytes[0x20F]);
+    std::size_t at = 0x200 + (static_cast<std::size_t>(hi) << 8 | lo);
+    if (at < bytes.size()) text = bytes.substr(at, 256);
+  } else {
+    auto at = bytes.find("Linux version ");
+    if (at != std::string::npos) text = bytes.substr(at + 14, 256);
+  }
+  std::string release = text.substr(0, text.find_first_of(" \n\0", 0, 3));
+  bool plain = !release.empty() && release.size() < 128 &&
+               release.find_first_not_of(
+                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789._+-") == std::string::npos;
+  if (!plain) {
+    throw Error("cannot find the kernel's release in " + file,
+                "give a bzImage (arch/x86/boot/bzImage) or a vmlinux", ExitCode::usage);
+  }
+  return release;
+}
+
+// The kernel of OPTS.kernel_image/kernel_config (and modules), as the user built it.
+KernelParts read_custom_kernel(const BuildOptions& opts) {
+  if (opts.kernel_image.empty() || opts.kernel_config.empty()) {
+    throw Error("a kernel of your own needs both --kernel-image and --kernel-config",
+                "kcr image build --kernel-image arch/x86/boot/bzImage --kernel-config .config",
+                ExitCode::usage);
+  }
+  KernelParts k;
+  k.flavor = KernelFlavor::custom;
+  for (const auto* f : {&opts.kernel_image, &opts.kernel_config}) {
+    std::error_code ec;
+    if (!fs::is_regular_file(*f, ec)) {
+      throw Error(*f + " is not a file", "check the path", ExitCode::usage);
+    }
+  }
+  k.kernel = core::read_file(opts.kernel_image, std::size_t{256} << 20);
+  k.config = core::read_file(opts.kernel_config, std::size_t{16} << 20);
+  k.release = kernel_image_release(k.kernel, opts.kernel_image);
+  k.label = "your kernel " + fs::absolute(opts.kernel_image).lexically_normal().string();
+  k.file_name = k.kernel.compare(0, 4,
+                                 "\x7f"
+                                 "ELF") == 0
+                    ? k_source_kernel_file
+                    : k_deb_kernel_file;
+  if (opts.kernel_modules.empty()) return k;
+  fs::path root = opts.kernel_modules;
+  if (fs::is_directory(root / "lib" / "modules" / k.release))
+    root = root / "lib" / "modules" / k.release;
+  if (!fs::is_regular_file(root / "modules.builtin") &&
+      !fs::is_regular_file(root / "modules.order")) {
+    throw Error("no modules of kernel " + k.release + " in " + opts.kernel_modules,
+                "give the INSTALL_MOD_PATH of 'make modules_install' (it holds lib/modules/" +
+                    k.release + ")",
+                ExitCode::usage);
+  }
+  if (auto builtin = core::try_read_file((root / "modules.builtin").string())) {
+    std::size_t start = 0;
+    while (start < builtin->size()) {
+      auto end = builtin->find('\n', start);
+      if (end == std::string::npos) end = builtin->size();
+      k.builtin.insert(module_name_from_path(builtin->substr(start, end - start)));
+      start = end + 1;
+    }
+  }
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file() || e.is_symlink() || e.path().extension() != ".ko") continue;
+    DebFile f;
+    f.path = "lib/modules/" + k.release + "/" + fs::relative(e.path(), root).string();
+    f.data = core::read_file(e.path().string(), std::size_t{64} << 20);
+    ModInfo info = parse_modinfo(f.data, e.path().string());
+    std::string name = info.name.empty() ? module_name_from_path(f.path) : info.name;
+    k.depends[name] = std::move(info.depends);
+    k.modules[name] = std::move(f);
+  }
+  return k;
+}
+
+// Refuses a kernel that lacks an option kcr requires; modules count when the image has them
+// to load (a kernel of the user's own without its modules must have everything built in).
 void check_kernel(const KernelParts& kernel,
                   const std::function<void(const std::string&)>& progress) {
   auto check = check_kernel_config(parse_kernel_config(kernel.config, kernel.label + ": config"),
@@ -379,16 +462,33 @@ void check_kernel(const KernelParts& kernel,
                 "--kernel source' builds a kernel that has them");
   }
   std::size_t required = 0, modules = 0;
+  std::string as_modules;
   for (const auto& c : check.options) {
     if (c.option.need != Need::required) continue;
     ++required;
-    if (c.status == OptionStatus::module) ++modules;
+    if (c.status == OptionStatus::module) {
+      ++modules;
+      as_modules += (as_modules.empty() ? "" : ", ") + c.option.name;
+    }
+  }
+  if (kernel.flavor == KernelFlavor::custom && kernel.modules.empty() && modules > 0) {
+    throw Error("kernel " + kernel.release +
+                    " has options kcr needs as modules, and no modules "
+                    "were given: " +
+                    as_modules,
+                "build them in (=y), or pass --kernel-modules INSTALL_MOD_PATH", ExitCode::usage);
   }
   progress(fmt::format("kernel config: all {} required options present ({} as modules)", required,
                        modules));
 }
 
 KernelFlavor choose_kernel(const core::Config& cfg, const BuildOptions& opts) {
+  if (!opts.kernel_image.empty() || !opts.kernel_config.empty() || !opts.kernel_modules.empty()) {
+    if (!opts.kernel_deb.empty() || opts.kernel) {
+      throw Error("--kernel-image excludes --kernel and --kernel-deb", {}, ExitCode::usage);
+    }
+    return KernelFlavor::custom;
+  }
   if (!opts.kernel_deb.empty()) {
     if (opts.kernel == KernelFlavor::source) {
       throw Error("--kernel-deb and --kernel source exclude each other", {}, ExitCode::usage);
@@ -415,7 +515,16 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
     std::string deb_path;
     std::optional<SourceKernel> source;
     std::string hash;
-    if (flavor == KernelFlavor::source) {
+    std::optional<KernelParts> custom;
+    if (flavor == KernelFlavor::custom) {
+      custom = read_custom_kernel(opts);
+      // The image, its config and every module it may load make the kernel.
+      core::Sha256 parts;
+      parts.update(custom->config);
+      for (const auto& [name, ko] : custom->modules) parts.update(name + ":" + ko.data);
+      hash =
+          compute_content_hash("kernel-custom " + parts.hex_digest(), opts.kernel_image, userland);
+    } else if (flavor == KernelFlavor::source) {
       source = build_source_kernel(cfg, progress);
       hash = compute_content_hash("kernel-source", source->vmlinux, userland);
     } else {
@@ -435,7 +544,9 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
     }
 
     KernelParts kernel;
-    if (source) {
+    if (custom) {
+      kernel = std::move(*custom);
+    } else if (source) {
       kernel = read_source_kernel(*source);
     } else {
       progress("reading " + fs::path(deb_path).filename().string());
@@ -539,7 +650,14 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
 }
 
 const char* to_string(KernelFlavor flavor) {
-  return flavor == KernelFlavor::source ? "source" : "debian";
+  switch (flavor) {
+    case KernelFlavor::source:
+      return "source";
+    case KernelFlavor::custom:
+      return "custom";
+    default:
+      return "debian";
+  }
 }
 
 KernelConfigText debian_kernel_config(const core::Config& cfg, const std::string& kernel_deb,

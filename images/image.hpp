@@ -12,7 +12,7 @@ namespace kcr::images {
 
 // Where an image's kernel comes from: Debian's cloud kernel package (modules loaded by the
 // init) or kcr's own build of Debian's kernel source (everything built in).
-enum class KernelFlavor { debian, source };
+enum class KernelFlavor { debian, source, custom };
 
 const char* to_string(KernelFlavor flavor);
 
@@ -44,6 +44,10 @@ struct BuildOptions {
   // A CRIU binary of the user's own instead of the host's criu package: it
   // and its shared-library closure go into the image (kcr image build --criu).
   std::string criu_path;
+  // A kernel of the user's own (kcr image build --kernel-image/--kernel-config): a bzImage or
+  // vmlinux, its .config (checked like every kernel's), and optionally the tree its modules
+  // were installed into (make modules_install INSTALL_MOD_PATH=DIR, or DIR/lib/modules/R).
+  std::string kernel_image, kernel_config, kernel_modules;
   // Which kernel; nullopt picks the source kernel when one is built and cached, else Debian's.
   std::optional<KernelFlavor> kernel;
   bool force = false;  // rebuild even if inputs are unchanged

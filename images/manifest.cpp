@@ -65,9 +65,10 @@ ImageManifest manifest_from_yaml(const std::string& text, const std::string& dir
     i.kernel_release = root["kernel_release"].as<std::string>();
     i.kernel_package = root["kernel_package"].as<std::string>();
     // Images written before source kernels existed have Debian's.
-    i.kernel_flavor = root["kernel_flavor"] && root["kernel_flavor"].as<std::string>() == "source"
-                          ? KernelFlavor::source
-                          : KernelFlavor::debian;
+    std::string flavor = root["kernel_flavor"] ? root["kernel_flavor"].as<std::string>() : "";
+    i.kernel_flavor = flavor == "source"   ? KernelFlavor::source
+                      : flavor == "custom" ? KernelFlavor::custom
+                                           : KernelFlavor::debian;
     i.criu_version = root["criu_version"].as<std::string>();
     i.agent_version = root["agent_version"].as<std::string>();
     i.content_hash = root["content_hash"].as<std::string>();
