@@ -315,6 +315,25 @@ struct KernelParts {
   std::map<std::string, std::vector<std::string>> depends;
 };
 
+// The modules a modules.builtin file lists (one path per line).
+void add_builtin(const std::string& text, KernelParts& k) {
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    k.builtin.insert(module_name_from_path(text.substr(start, end - start)));
+    start = end + 1;
+  }
+}
+
+// A .ko the image may load, with what it depends on (WHAT names it in errors).
+void add_module(DebFile f, const std::string& what, KernelParts& k) {
+  ModInfo info = parse_modinfo(f.data, what);
+  std::string name = info.name.empty() ? module_name_from_path(f.path) : info.name;
+  k.depends[name] = std::move(info.depends);
+  k.modules[name] = std::move(f);
+}
+
 KernelParts read_kernel_deb(const std::string& deb_path) {
   KernelParts k;
   std::vector<DebFile> kernels;
@@ -329,18 +348,10 @@ KernelParts read_kernel_deb(const std::string& deb_path) {
     } else if (f.path.starts_with("boot/config-")) {
       k.config = std::move(f.data);
     } else if (f.path.ends_with("/modules.builtin")) {
-      std::size_t start = 0;
-      while (start < f.data.size()) {
-        auto end = f.data.find('\n', start);
-        if (end == std::string::npos) end = f.data.size();
-        k.builtin.insert(module_name_from_path(f.data.substr(start, end - start)));
-        start = end + 1;
-      }
+      add_builtin(f.data, k);
     } else {
-      ModInfo info = parse_modinfo(f.data, deb_path + ": " + f.path);
-      std::string name = info.name.empty() ? module_name_from_path(f.path) : info.name;
-      k.depends[name] = std::move(info.depends);
-      k.modules[name] = std::move(f);
+      std::string what = deb_path + ": " + f.path;
+      add_module(std::move(f), what, k);
     }
   });
   if (kernels.size() != 1) {
@@ -429,23 +440,14 @@ KernelParts read_custom_kernel(const BuildOptions& opts) {
                 ExitCode::usage);
   }
   if (auto builtin = core::try_read_file((root / "modules.builtin").string())) {
-    std::size_t start = 0;
-    while (start < builtin->size()) {
-      auto end = builtin->find('\n', start);
-      if (end == std::string::npos) end = builtin->size();
-      k.builtin.insert(module_name_from_path(builtin->substr(start, end - start)));
-      start = end + 1;
-    }
+    add_builtin(*builtin, k);
   }
   for (const auto& e : fs::recursive_directory_iterator(root)) {
     if (!e.is_regular_file() || e.is_symlink() || e.path().extension() != ".ko") continue;
     DebFile f;
     f.path = "lib/modules/" + k.release + "/" + fs::relative(e.path(), root).string();
     f.data = core::read_file(e.path().string(), std::size_t{64} << 20);
-    ModInfo info = parse_modinfo(f.data, e.path().string());
-    std::string name = info.name.empty() ? module_name_from_path(f.path) : info.name;
-    k.depends[name] = std::move(info.depends);
-    k.modules[name] = std::move(f);
+    add_module(std::move(f), e.path().string(), k);
   }
   return k;
 }
