@@ -18,6 +18,7 @@
 
 #include "core/criu_image.hpp"
 #include "core/error.hpp"
+#include "core/fault.hpp"
 #include "core/files.hpp"
 #include "core/json.hpp"
 #include "core/names.hpp"
@@ -438,9 +439,13 @@ class StoreSink : public EntrySink {
     m_writer->write_chunk(path, offset, bytes);
   }
 
-  void done(const CheckpointFile& f) override { m_writer->file_done(f.path, f.size, f.sha256); }
+  void done(const CheckpointFile& f) override {
+    m_writer->file_done(f.path, f.size, f.sha256);
+    if (++m_files == 1) fault_point("archive.import-during-read");
+  }
 
   CheckpointManifest commit(CheckpointManifest m) {
+    fault_point("archive.import-before-commit");
     m.name = m_name;
     m_writer->commit(m);
     return m;
@@ -451,6 +456,7 @@ class StoreSink : public EntrySink {
   const ImportOptions& m_options;
   std::unique_ptr<CheckpointWriter> m_writer;
   std::string m_name;
+  std::size_t m_files = 0;
 };
 
 class VisitorSink : public EntrySink {
@@ -550,13 +556,14 @@ ArchiveSummary export_checkpoint(const CheckpointStore& store, const std::string
                       " does not match the manifest (size or sha256); nothing was exported",
                   "kcr checkpoints verify " + name + " names the damage");
     }
-    ++out.files;
+    if (++out.files == 1) fault_point("archive.export-during-write");
   }
   a.close();
   {
     UniqueFd fd(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd || ::fsync(fd.get()) != 0) throw_errno("fsync " + tmp);
   }
+  fault_point("archive.export-before-rename");
   if (::rename(tmp.c_str(), file.c_str()) != 0)
     throw_errno("rename the archive into place (" + file + ")");
   cleanup.keep();

@@ -495,6 +495,8 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
                     "' failed: " + e.what() + " (the checkpoint is unchanged)",
                 hint, e.code());
   }
+  // Restored in the VM, kcr not done: the workload runs there whatever kcr says.
+  core::fault_point("restore.after-criu");
   result.total_ms = ms_since(started);
   return result;
 }

@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/fault.hpp"
 #include "core/files.hpp"
 #include "core/format.hpp"
 #include "core/log.hpp"
@@ -88,6 +90,12 @@ pid_t QemuBackend::launch(const core::Config& cfg, const VmStartOptions& options
   spec.accel = accel;
   if (accel == Accel::tcg) spec.tsc_khz = host_tsc_khz();
   spec.extra_append = options.extra_append;
+  // Agent-side fault injection for the tests (core/fault.hpp), checked before it
+  // reaches the kernel command line.
+  if (const char* fault = std::getenv("KCR_AGENT_FAULT"); fault && *fault) {
+    core::validate_agent_fault_spec(fault);
+    spec.extra_append.push_back(std::string("kcr.fault=") + fault);
+  }
 
   mode_t old_umask = ::umask(077);  // sockets and logs QEMU creates are the owner's only
   core::SubprocessOptions so;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/fault.hpp"
 #include "core/files.hpp"
 #include "core/names.hpp"
 #include "core/time.hpp"
@@ -206,8 +207,7 @@ KvmVerdicts kvm_verdicts(const core::Config& cfg) {
 
 // What decides whether KVM works here: the hypervisor's version and the host kernel.
 std::string kvm_verdict_key(const core::Config& cfg, Backend& backend) {
-  return backend.name() + " | " + backend.version(cfg) + " | host kernel " +
-         host_kernel_release();
+  return backend.name() + " | " + backend.version(cfg) + " | host kernel " + host_kernel_release();
 }
 
 // Boots with the accelerator OPTIONS asks for. "auto" takes KVM only once a
@@ -394,6 +394,7 @@ VmSession::VmSession(const core::Config& cfg, const std::string& name,
   m_info = get_vm(cfg, name);
   m_backend = &backend_named(m_info.backend);
   m_lock = lock_vm_dir(m_info.dir, name, lock_wait);
+  core::fault_register_vm(name, m_info.pid);
   try {
     m_agent = m_backend->connect_agent(m_info);
     m_hello = m_agent->wait_hello(std::chrono::seconds(15), [&] {

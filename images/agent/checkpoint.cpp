@@ -21,6 +21,7 @@
 
 #include "core/criu_options.hpp"
 #include "core/error.hpp"
+#include "core/fault.hpp"
 #include "core/files.hpp"
 #include "core/names.hpp"
 #include "core/unique_fd.hpp"
@@ -248,6 +249,12 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   try {
     streamer.scan_images(target.images_dir);
     streamer.pump_all();
+    const char* stream_point = pre_dump  ? "pre-dump.agent-stream"
+                               : serving ? "lazy.agent-stream"
+                                         : "checkpoint.agent-stream";
+    if (int err = core::agent_fault_point(stream_point)) {
+      throw Error(std::string("the checkpoint's image stream failed: ") + std::strerror(err));
+    }
     std::vector<proto::FileDone> files = streamer.finish();
     for (const auto& [file, path] : {std::pair<std::string, std::string>{"dump.log", log_path},
                                      {"stats-dump", target.work_dir + "/stats-dump"}}) {
@@ -317,8 +324,11 @@ void Checkpointer::put_file(const proto::PutFileRequest& request) {
   const std::string& data = request.data();
   std::size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd.get(), data.data() + done, data.size() - done,
-                         static_cast<off_t>(request.offset() + done));
+    int injected = done == 0 ? core::agent_fault_point("restore.agent-put-file") : 0;
+    if (injected) errno = injected;
+    ssize_t n = injected ? -1
+                         : ::pwrite(fd.get(), data.data() + done, data.size() - done,
+                                    static_cast<off_t>(request.offset() + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int err = errno;
@@ -372,6 +382,9 @@ pid_t Checkpointer::start_lazy_pages(const proto::RestoreRequest& request,
                            [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
   if (!valid || !valid_port(request.page_server_port())) {
     throw Error("page server address '" + address + "' or port is not valid");
+  }
+  if (int err = core::agent_fault_point("lazy.agent-page-server")) {
+    throw Error(std::string("criu lazy-pages did not start: ") + std::strerror(err));
   }
   core::CriuLazyPagesTarget lazy;
   lazy.images_dir = images_dir;
@@ -539,6 +552,10 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   ::unlink(target.pid_file.c_str());  // --pidfile refuses an existing file
   const std::string log_path = target.work_dir + "/" + target.log_file;
 
+  if (int err = core::agent_fault_point("restore.agent-before-criu")) {
+    throw Error(std::string("writing the restore's work files failed: ") + std::strerror(err),
+                "the staged files stay until dropped");
+  }
   auto start = Clock::now();
   // Post-copy: the lazy-pages daemon must be up (its socket in the work
   // directory) before the restore asks it for memory.
@@ -553,6 +570,12 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
     if (pid == 0 || ::kill(pid, 0) != 0) {
       ok = false;
       result.output += "\nkcr-agent: criu wrote no valid pidfile";
+    } else if (int err = core::agent_fault_point("restore.agent-after-criu")) {
+      // As if the reply could not be made: the restored tree must not outlive the failure.
+      ::kill(pid, SIGKILL);
+      if (daemon > 0) kill_and_reap(daemon);
+      throw Error(std::string("the restored workload could not be recorded: ") +
+                  std::strerror(err));
     }
   }
   if (!ok) {
