@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "core/criu_image.hpp"
 #include "core/error.hpp"
@@ -344,6 +345,20 @@ std::optional<std::pair<unsigned, std::string>> image_of_path(const std::string&
 
 void CheckpointStore::verify(const CheckpointManifest& m) const {
   std::string base = dir(m.name);
+  // A manifest cut after a whole line still parses, listing fewer files: a
+  // file it does not list gives that away before a partial upload could.
+  std::set<std::string> listed;
+  for (const auto& f : m.files) listed.insert(f.path);
+  std::error_code walk;
+  for (const auto& e : fs::recursive_directory_iterator(base, walk)) {
+    if (e.is_directory()) continue;
+    std::string rel = e.path().lexically_relative(base).string();
+    if (rel != k_manifest && !listed.count(rel)) {
+      throw Error("checkpoint '" + m.name + "': file " + rel + " is not listed in its " +
+                      k_manifest + " (is the manifest truncated?)",
+                  "the checkpoint is damaged and cannot be restored");
+    }
+  }
   bool has_images = false;
   for (const auto& f : m.files) {
     std::string path = base + "/" + f.path;

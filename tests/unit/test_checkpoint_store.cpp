@@ -228,6 +228,29 @@ TEST(CheckpointStore, VerifyNamesTheDamagedFile) {
   EXPECT_THROW(store.verify(m), kcr::Error);
 }
 
+TEST(CheckpointStore, VerifyRefusesAFileTheManifestDoesNotList) {
+  // A manifest cut after a whole line parses, with the last files gone.
+  TempDir t;
+  CheckpointStore store(t.path());
+  {
+    CheckpointWriter w(store, "cp1");
+    auto a = send(w, "images/pages-1.img", "0123456789");
+    auto b = send(w, "images/pages-2.img", "abc");
+    w.commit(manifest_for({a, b}));
+  }
+  auto m = store.load("cp1");
+  EXPECT_NO_THROW(store.verify(m));
+  m.files.pop_back();
+  try {
+    store.verify(m);
+    FAIL() << "verify passed a manifest that lost a file";
+  } catch (const kcr::Error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("images/pages-2.img"), std::string::npos) << what;
+    EXPECT_NE(what.find("manifest.yaml"), std::string::npos) << what;
+  }
+}
+
 TEST(CheckpointStore, DuplicateAndMissingNames) {
   TempDir t;
   CheckpointStore store(t.path());
