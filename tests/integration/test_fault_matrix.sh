@@ -219,11 +219,45 @@ for point in "${exit_points[@]}"; do
   expect_not_contains "$what: x is gone after vm stop" '"name":"x"' "$(kcr vm ls --json)"
 done
 
+# Post-copy with the workload running in the destination and its memory still
+# coming from the source. kcr failing there: the copy is killed, the source's
+# CRIU ended, which resumes it.
+row host migrate.during-memory fail "injected fault at migrate.during-memory" \
+  migrate src counter --to dst -o m-mem-fail --lazy-pages
+source_ok "$what"
+store_ok "$what"
+procs_ok "$what"
+# kcr killed there: nothing decides against the migration, so it completes on
+# its own: the copy counts on in the destination, the source has ended.
+row host migrate.during-memory kill "" migrate src counter --to dst -o m-mem-kill --lazy-pages
+wait_for "$what: the copy counts in the destination" 30 kcr exec dst counter -- kcr-scenario counter-probe
+wait_for "$what: the source has ended" 30 test "$(state src counter)" != running
+a=$(count dst counter)
+sleep 0.5
+expect_true "$what: the copy counts on" test "$(count dst counter)" -gt "${a:-0}"
+store_ok "$what"
+for vm in src dst; do
+  expect_true "$what: $vm's lock is free" flock -n "$KCR_STATE_DIR/vms/$vm/lock" true
+done
+kcr kill dst counter -s KILL >/dev/null
+wait_for "$what: the copy ended" 20 test "$(state dst counter)" != running
+# The source's QEMU killed there: the memory is gone with it, and so is the
+# copy that needed it (post-copy's one loss, by design): nothing half-restored.
+kcr run src --name c2 -- kcr-scenario counter --interval-ms 100 >/dev/null
+wait_for "c2 ready" 60 kcr exec src c2 -- kcr-scenario counter-probe
+row host migrate.during-memory kill-qemu=src "is gone, and the workload's memory with it" \
+  migrate src c2 --to dst -o m-mem-qemu --lazy-pages
+wait_for "$what: src's QEMU is gone" 20 test -z "$(pgrep -f -- "$KCR_STATE_DIR/vms/src/")"
+vms=dst
+store_ok "$what"
+procs_ok "$what"
+kcr -q vm stop src >/dev/null 2>&1
+
 # The agent stalls past the host's 300 s stream timeout: the host gives up
 # with a clear error and the agent, once awake, resumes the workload.
 if [ "$full" = 1 ]; then
   KCR_AGENT_FAULT=checkpoint.agent-stream:stall kcr -q vm start x >/dev/null || fail "vm start x"
-  vms="src dst x"
+  vms="dst x"
   kcr -q run x --name counter -- kcr-scenario counter --interval-ms 100 >/dev/null
   wait_for "x: counter ready" 60 kcr exec x counter -- kcr-scenario counter-probe
   row agent checkpoint.agent-stream stall "did not answer in time" checkpoint x counter -o x-stall
@@ -231,8 +265,8 @@ if [ "$full" = 1 ]; then
   store_ok "$what"
   procs_ok "$what"
   kcr -q vm stop x
-  vms="src dst"
+  vms=dst
 fi
 
-kcr -q vm stop src dst
+kcr -q vm stop dst
 finish

@@ -169,9 +169,10 @@ void Migration::open_destination() {
         "VM '" + dst_name + "' runs a different guest than VM '" + m_a.vm + "' (" + what + ")",
         "migrate into a VM booted from the same guest image, or pass --force to try");
   }
-  if (find_workload(*m_dst, m_a.workload)) {
+  // An exited one (a failed migration's killed copy) is replaced, as the agent allows.
+  if (auto there = find_workload(*m_dst, m_a.workload); there && there->state() != "exited") {
     throw Error("VM '" + dst_name + "' already has a workload named '" + m_a.workload + "'",
-                "kcr rm or kcr kill it there first, or migrate into another VM");
+                "kcr kill it there first, or migrate into another VM");
   }
 }
 
