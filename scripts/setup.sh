@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets kcr up on a fresh Debian 12 machine: installs what it needs from
-# Debian's packages, builds kcr and kcr-agent into build/, links kcr, its man
-# pages and its bash and zsh completion into /usr/local and bash-completion's
-# directory (when root) and builds the default guest image.
+# Debian's packages, starts a libvirt daemon (scripts/libvirt-up.sh), builds
+# kcr and kcr-agent into build/, links kcr, its man pages and its bash and zsh
+# completion into /usr/local and bash-completion's directory (when root) and
+# builds the default guest image.
 # Idempotent: run it again and it only does what is missing.
 #   scripts/setup.sh [--no-image]
 set -euo pipefail
@@ -12,7 +13,7 @@ build_image=1
 for arg in "$@"; do
   case "$arg" in
     --no-image) build_image=0 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -27,6 +28,8 @@ packages=(
   libarchive-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libssl-dev
   # run: the VM, and what goes into the guest image
   qemu-system-x86 criu busybox-static tar iproute2 nftables zstd
+  # the libvirt backend (kcr vm start --backend libvirt): scripts/libvirt-up.sh starts the daemon
+  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
   # scripts/bench archive: kcr's peak RSS (GNU time's %M)
   time
   # man pages and shell completion (and their tests: groff renders, bash and zsh complete)
@@ -51,6 +54,11 @@ fi
 if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
 fi
+
+# A libvirt daemon for the libvirt backend and its tests, started without
+# systemd when there is none; a failure here only costs that backend.
+"$root/scripts/libvirt-up.sh" --no-install ||
+  echo "setup: no libvirt daemon: the libvirt backend will not work here" >&2
 
 echo "setup: building kcr"
 cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
