@@ -18,6 +18,8 @@ core::Json vm_json(const vm::VmInfo& v) {
   auto j = core::Json::object();
   j.set("name", v.name);
   j.set("state", v.state);
+  j.set("backend", v.backend);
+  j.set("connect", v.connect);
   j.set("pid", v.pid);
   j.set("image", v.image);
   j.set("kernel", v.kernel_release);
@@ -36,13 +38,26 @@ struct StartArgs {
   unsigned cpus = 0;
   std::string image;
   std::string accel;
+  std::string backend;
+  std::string connect;
 };
 
 void start(Context& ctx, const StartArgs& a) {
+  engine::StartSpec spec;
+  spec.name = a.name;
+  spec.image = a.image;
+  spec.memory_mib = a.memory.empty() ? 0 : core::parse_memory_mib(a.memory);
+  spec.cpus = a.cpus;
+  spec.accel = a.accel;
+  spec.backend = a.backend;
+  spec.connect = a.connect;
+  std::string backend = a.backend.empty() ? ctx.config().backend : a.backend;
+  if (!a.connect.empty() && backend != "libvirt") {
+    throw Error("--connect applies to the libvirt backend only, not to '" + backend + "'",
+                "add --backend libvirt", ExitCode::usage);
+  }
   proto::Hello hello;
-  vm::VmInfo info =
-      start_vm_from_image(ctx, a.name, a.image, &hello,
-                          a.memory.empty() ? 0 : core::parse_memory_mib(a.memory), a.cpus, a.accel);
+  vm::VmInfo info = start_vm_from_image(ctx, spec, &hello);
   if (ctx.json) {
     auto j = vm_json(info);
     j.set("criu_version", hello.criu_version());
@@ -51,9 +66,10 @@ void start(Context& ctx, const StartArgs& a) {
     print_json(j);
     return;
   }
-  fmt::print("VM '{}' is running: agent answered {} after QEMU started ({}, kernel {}, CRIU {})\n",
-             info.name, format_seconds(info.boot_ms / 1000.0), info.accel,
-             sanitize(hello.kernel_release()), sanitize(hello.criu_version()));
+  fmt::print("VM '{}' is running: agent answered {} after {} started ({}, kernel {}, CRIU {})\n",
+             info.name, format_seconds(info.boot_ms / 1000.0),
+             info.connect.empty() ? std::string("QEMU") : info.backend + " (" + info.connect + ")",
+             info.accel, sanitize(hello.kernel_release()), sanitize(hello.criu_version()));
 }
 
 void list(Context& ctx) {
@@ -66,11 +82,13 @@ void list(Context& ctx) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& v : vms) {
-    rows.push_back({v.name, v.state, v.state == "running" ? std::to_string(v.pid) : "-", v.image,
+    rows.push_back({v.name, v.state, v.backend, v.connect.empty() ? "-" : v.connect,
+                    v.state == "running" && v.pid > 0 ? std::to_string(v.pid) : "-", v.image,
                     v.accel, std::to_string(v.memory_mib) + " MiB", std::to_string(v.cpus),
                     format_seconds(v.boot_ms / 1000.0), v.created});
   }
-  print_table({"NAME", "STATE", "PID", "IMAGE", "ACCEL", "MEMORY", "CPUS", "BOOT", "CREATED"},
+  print_table({"NAME", "STATE", "BACKEND", "CONNECT", "PID", "IMAGE", "ACCEL", "MEMORY", "CPUS",
+               "BOOT", "CREATED"},
               rows);
 }
 
@@ -124,10 +142,8 @@ void console(Context& ctx, const std::string& name, bool log_only) {
 
 }  // namespace
 
-vm::VmInfo start_vm_from_image(Context& ctx, const std::string& name, const std::string& image,
-                               proto::Hello* hello, uint64_t memory_mib, unsigned cpus,
-                               const std::string& accel) {
-  auto o = engine::start_options(ctx.config(), {name, image, memory_mib, cpus, accel});
+vm::VmInfo start_vm_from_image(Context& ctx, const engine::StartSpec& spec, proto::Hello* hello) {
+  auto o = engine::start_options(ctx.config(), spec);
   return vm::start_vm(ctx.config(), o, hello, [&](const std::string& l) { progress(ctx, l); });
 }
 
@@ -148,8 +164,17 @@ void register_vm_commands(CLI::App& app, Context& ctx) {
                 "auto, kvm or tcg (default: auto = KVM once a boot proved it works on this host, "
                 "else TCG, saying why)")
       ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+  s->add_option("--backend", start_args->backend,
+                "qemu (kcr runs QEMU itself) or libvirt (a transient libvirt domain; "
+                "scripts/libvirt-up.sh starts a daemon) (default: config, $KCR_BACKEND, qemu)")
+      ->check(CLI::IsMember({"qemu", "libvirt"}));
+  s->add_option("--connect", start_args->connect,
+                "libvirt connection URI for --backend libvirt (default: config, $KCR_CONNECT, "
+                "qemu:///system)");
   add_json_flag(s, ctx);
-  s->footer("Example:\n  kcr vm start demo --memory 1G");
+  s->footer(
+      "Examples:\n  kcr vm start demo --memory 1G\n  kcr vm start demo --backend libvirt "
+      "--connect qemu:///system");
   s->callback([&ctx, start_args] { start(ctx, *start_args); });
 
   auto stop_names = std::make_shared<std::vector<std::string>>();

@@ -12,6 +12,7 @@
 #include "core/format.hpp"
 #include "core/json.hpp"
 #include "vm/engine/env.hpp"
+#include "vm/engine/vms.hpp"
 #include "vm/vm.hpp"
 
 namespace kcr::cli {
@@ -62,11 +63,8 @@ std::string sanitize(const std::string& text, bool keep_newlines = false);
 using core::format_bytes;
 using core::format_seconds;
 
-// Boots VM NAME from guest image IMAGE (config default when empty) with the
-// configured size; fills HELLO when given.
-vm::VmInfo start_vm_from_image(Context& ctx, const std::string& name, const std::string& image,
-                               proto::Hello* hello, uint64_t memory_mib = 0, unsigned cpus = 0,
-                               const std::string& accel = {});
+// Boots the VM SPEC describes (its empty fields: the config's); fills HELLO when given.
+vm::VmInfo start_vm_from_image(Context& ctx, const engine::StartSpec& spec, proto::Hello* hello);
 
 // Registration of each command group, one file each.
 void register_image_commands(CLI::App& app, Context& ctx);

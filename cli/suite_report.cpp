@@ -105,29 +105,7 @@ const SuiteCase* find_case(const SuiteResult& r, const std::string& scenario,
 }
 
 std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += ch;
-    }
-  }
-  return out;
+  return core::markup_escape(s);
 }
 
 std::string suite_summary(const SuiteResult& r) {

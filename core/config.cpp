@@ -166,6 +166,10 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
         if (c.accel != "auto" && c.accel != "kvm" && c.accel != "tcg") {
           throw Error("accel must be auto, kvm or tcg, not '" + c.accel + "'");
         }
+      } else if (key == "backend") {
+        c.backend = str();
+      } else if (key == "connect") {
+        c.connect = str();
       } else if (key == "migration_link") {
         if (!v.IsMap()) throw Error("migration_link must be a mapping (source, destination, port)");
         for (const auto& f : v) {
@@ -186,10 +190,11 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
     } catch (const YAML::Exception& e) {
       throw Error("config " + source_name + ": '" + key + "': " + e.msg, {}, ExitCode::usage);
     } catch (const Error& e) {
-      throw Error("config " + source_name + ": " + e.what(),
-                  "known settings: state_dir, cache_dir, data_dir, qemu, image, memory, cpus, "
-                  "boot_timeout, accel, migration_link (source, destination, port)",
-                  ExitCode::usage);
+      throw Error(
+          "config " + source_name + ": " + e.what(),
+          "known settings: state_dir, cache_dir, data_dir, qemu, image, memory, cpus, "
+          "boot_timeout, accel, backend, connect, migration_link (source, destination, port)",
+          ExitCode::usage);
     }
   }
   return c;
@@ -216,6 +221,8 @@ Config load_config(const std::string& explicit_path) {
   if (const char* v = std::getenv("KCR_STATE_DIR"); v && *v) c.state_dir = v;
   if (const char* v = std::getenv("KCR_CACHE_DIR"); v && *v) c.cache_dir = v;
   if (const char* v = std::getenv("KCR_DATA_DIR"); v && *v) c.data_dir = v;
+  if (const char* v = std::getenv("KCR_BACKEND"); v && *v) c.backend = v;
+  if (const char* v = std::getenv("KCR_CONNECT"); v && *v) c.connect = v;
   return c;
 }
 

@@ -22,7 +22,8 @@ void validate_migration_link(const MigrationLink& l);
 
 // Settings that apply to every command. Sources, later winning: built-in
 // defaults, the YAML file (--config, $KCR_CONFIG, /etc/kcr/config.yaml), then
-// the KCR_STATE_DIR / KCR_CACHE_DIR / KCR_DATA_DIR environment variables.
+// the KCR_STATE_DIR / KCR_CACHE_DIR / KCR_DATA_DIR / KCR_BACKEND / KCR_CONNECT
+// environment variables.
 struct Config {
   std::string state_dir;  // running VMs: sockets, pid files, serial logs
   std::string cache_dir;  // guest images and downloaded packages
@@ -33,6 +34,8 @@ struct Config {
   unsigned cpus = 1;
   unsigned boot_timeout_s = 60;  // TCG boots take seconds; allow a slow, shared machine
   std::string accel = "auto";    // auto | kvm | tcg
+  std::string backend = "qemu";  // the VM backend new VMs use (vm/backend.hpp: qemu, libvirt)
+  std::string connect;           // the libvirt backend's connection URI; empty: qemu:///system
   MigrationLink migration_link;
 };
 

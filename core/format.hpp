@@ -16,6 +16,9 @@ std::string format_bytes(uint64_t bytes);
 // single-quoted ("qemu-system-x86_64 -append 'console=ttyS0 quiet'").
 std::string shell_join(const std::vector<std::string>& argv);
 
+// & < > " ' as entities, for HTML and XML text and attribute values.
+std::string markup_escape(const std::string& text);
+
 // ROWS under HEADERS, columns padded to their widest cell and two spaces apart, one line
 // each (trailing spaces trimmed).
 std::string format_table(const std::vector<std::string>& headers,

@@ -19,6 +19,7 @@ namespace kcr::vm {
 struct VmStartOptions {
   std::string name;
   std::string backend = "qemu";  // which Backend runs it
+  std::string connect;           // the backend's connection URI (libvirt's); empty: its default
   std::string image;             // guest image name, recorded for ls
   std::string kernel;
   std::string initrd;
@@ -34,8 +35,9 @@ struct VmStartOptions {
 struct VmInfo {
   std::string name;
   std::string backend = "qemu";
-  std::string state;  // "running" or "exited" (the VM is gone)
-  std::string dir;    // state directory
+  std::string connect;  // the backend's connection URI (libvirt's), empty for QEMU's
+  std::string state;    // "running" or "exited" (the VM is gone)
+  std::string dir;      // state directory
   std::string image;
   std::string image_hash;
   std::string kernel_release;
@@ -55,7 +57,7 @@ struct SaveResult {
 
 using Progress = std::function<void(const std::string&)>;
 
-// One way of running VMs (QEMU directly; libvirt to come). Everything kcr
+// One way of running VMs (QEMU directly, or through libvirt). Everything kcr
 // does to a VM itself, rather than to its agent, goes through here: the VM
 // registry (vm.hpp) and the engine never name a hypervisor's sockets, flags
 // or commands. Methods take the VM's record; the state directory in it is
@@ -66,6 +68,14 @@ class Backend {
 
   // The name recorded in each VM's state file ("qemu").
   virtual std::string name() const = 0;
+
+  // The connection URI a VM of this backend records, from the one asked for
+  // (empty: the backend's default). Backends that connect to nothing ignore
+  // it and return "".
+  virtual std::string connect_uri(const std::string& requested) const {
+    (void)requested;
+    return {};
+  }
 
   // The hypervisor's version ("QEMU emulator version 7.2.22"): part of the
   // key under which KVM's verdict on this host is remembered.

@@ -68,19 +68,8 @@ std::string find_qemu(const core::Config& cfg) {
 
 }  // namespace
 
-std::string QemuBackend::version(const core::Config& cfg) {
-  core::SubprocessOptions so;
-  so.timeout = std::chrono::seconds(10);
-  auto r = core::run_subprocess({find_qemu(cfg), "--version"}, so);
-  std::string first = r.out.substr(0, r.out.find('\n'));
-  return r.ok() && !first.empty() ? core::trim(first) : "unknown";
-}
-
-pid_t QemuBackend::launch(const core::Config& cfg, const VmStartOptions& options, Accel accel,
-                          const std::string& dir) {
-  std::string qemu = find_qemu(cfg);
+QemuSpec guest_spec(const VmStartOptions& options, Accel accel, const std::string& dir) {
   QemuSpec spec;
-  spec.qemu = qemu;
   spec.name = options.name;
   spec.kernel = options.kernel;
   spec.initrd = options.initrd;
@@ -96,6 +85,21 @@ pid_t QemuBackend::launch(const core::Config& cfg, const VmStartOptions& options
     core::validate_agent_fault_spec(fault);
     spec.extra_append.push_back(std::string("kcr.fault=") + fault);
   }
+  return spec;
+}
+
+std::string QemuBackend::version(const core::Config& cfg) {
+  core::SubprocessOptions so;
+  so.timeout = std::chrono::seconds(10);
+  auto r = core::run_subprocess({find_qemu(cfg), "--version"}, so);
+  std::string first = r.out.substr(0, r.out.find('\n'));
+  return r.ok() && !first.empty() ? core::trim(first) : "unknown";
+}
+
+pid_t QemuBackend::launch(const core::Config& cfg, const VmStartOptions& options, Accel accel,
+                          const std::string& dir) {
+  QemuSpec spec = guest_spec(options, accel, dir);
+  spec.qemu = find_qemu(cfg);
 
   mode_t old_umask = ::umask(077);  // sockets and logs QEMU creates are the owner's only
   core::SubprocessOptions so;

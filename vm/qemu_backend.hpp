@@ -1,8 +1,14 @@
 #pragma once
 
 #include "vm/backend.hpp"
+#include "vm/qemu_command.hpp"
 
 namespace kcr::vm {
+
+// The guest OPTIONS describes, as QEMU runs it with ACCEL and its sockets in
+// DIR (spec.qemu left at its default): the kernel command line every backend
+// gives kcr's guest (kernel_cmdline of it), with KCR_AGENT_FAULT's injection.
+QemuSpec guest_spec(const VmStartOptions& options, Accel accel, const std::string& dir);
 
 // VMs run by kcr's own daemonized `qemu-system-x86_64 -M microvm`: QMP,
 // the agent's virtio-serial port and the serial console are unix sockets in

@@ -44,6 +44,7 @@ void write_record(const VmInfo& info) {
   out << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << info.name;
   out << YAML::Key << "backend" << YAML::Value << info.backend;
+  if (!info.connect.empty()) out << YAML::Key << "connect" << YAML::Value << info.connect;
   out << YAML::Key << "image" << YAML::Value << info.image;
   out << YAML::Key << "image_hash" << YAML::Value << info.image_hash;
   out << YAML::Key << "kernel_release" << YAML::Value << info.kernel_release;
@@ -66,6 +67,7 @@ std::optional<VmInfo> read_record(const std::string& dir) {
     info.dir = dir;
     info.name = n["name"].as<std::string>();
     info.backend = n["backend"].as<std::string>("qemu");
+    info.connect = n["connect"].as<std::string>("");
     info.image = n["image"].as<std::string>("");
     info.image_hash = n["image_hash"].as<std::string>("");
     info.kernel_release = n["kernel_release"].as<std::string>("");
@@ -237,6 +239,8 @@ proto::Hello boot_with_accel(const core::Config& cfg, const VmStartOptions& opti
     if (!known) verdicts.remember(key, {true, {}});
     return h;
   } catch (const Error& e) {
+    // A refusal of what was asked (a name taken) is not KVM's doing.
+    if (e.code() == ExitCode::usage) throw;
     std::string reason = e.what();
     reason = reason.substr(0, reason.find('\n'));
     clear_failed_boot(backend, info);
@@ -288,6 +292,7 @@ VmInfo start_vm(const core::Config& cfg, Backend& backend, const VmStartOptions&
   VmInfo info;
   info.name = options.name;
   info.backend = backend.name();
+  info.connect = backend.connect_uri(options.connect);
   info.state = "running";
   info.dir = dir;
   info.image = options.image;

@@ -156,7 +156,7 @@ void Migration::open_destination() {
     if (dst_name.empty()) dst_name = fresh_vm_name(m_env.vms, m_a.vm);
     const auto& s = m_src->info();
     say("boot", "starting destination VM '" + dst_name + "'");
-    m_fresh.start({dst_name, s.image, s.memory_mib, s.cpus, s.accel});
+    m_fresh.start({dst_name, s.image, s.memory_mib, s.cpus, s.accel, s.backend, s.connect});
   }
   m_dst = m_env.vms.open(dst_name);
   auto diffs =

@@ -17,6 +17,8 @@ vm::VmStartOptions start_options(const core::Config& cfg, const StartSpec& spec)
   o.memory_mib = spec.memory_mib ? spec.memory_mib : cfg.memory_mib;
   o.cpus = spec.cpus ? spec.cpus : cfg.cpus;
   o.accel = spec.accel.empty() ? cfg.accel : spec.accel;
+  o.backend = spec.backend.empty() ? cfg.backend : spec.backend;
+  o.connect = spec.connect.empty() ? cfg.connect : spec.connect;
   images::ImageInfo image = images::find_image(cfg, spec.image.empty() ? cfg.image : spec.image);
   o.image = image.name;
   o.image_hash = image.content_hash;

@@ -16,6 +16,8 @@ struct StartSpec {
   uint64_t memory_mib = 0;
   unsigned cpus = 0;
   std::string accel;
+  std::string backend;  // empty: the config's
+  std::string connect;  // empty: the config's
 };
 
 // How the guest image and config turn SPEC into what the registry boots.

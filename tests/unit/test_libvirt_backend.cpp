@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "vm/backend.hpp"
+#include "vm/libvirt_backend.hpp"
+
+using namespace kcr::vm;
+
+namespace {
+
+VmStartOptions options() {
+  VmStartOptions o;
+  o.name = "demo";
+  o.backend = "libvirt";
+  o.kernel = "/c/vmlinuz";
+  o.initrd = "/c/init&rd.cpio";
+  o.memory_mib = 768;
+  o.cpus = 2;
+  o.extra_append = {"kcr.x=1"};
+  return o;
+}
+
+bool has(const std::string& xml, const std::string& part) {
+  return xml.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST(LibvirtBackend, DomainIsMicrovmWithKcrDevicesInTheStateDir) {
+  std::string x = libvirt_domain_xml(options(), Accel::tcg, "/run/kcr/vms/demo", "uuid-1", "+0:+0");
+  EXPECT_TRUE(has(x, "<domain type='qemu'>"));
+  EXPECT_TRUE(has(x, "<name>kcr-demo</name>"));
+  EXPECT_TRUE(has(x, "<uuid>uuid-1</uuid>"));
+  EXPECT_TRUE(has(x, "machine='microvm'"));
+  EXPECT_TRUE(has(x, "<acpi/>"));  // the guest finds virtio-mmio devices through ACPI only
+  EXPECT_TRUE(has(x, "<memory unit='MiB'>768</memory>"));
+  EXPECT_TRUE(has(x, "<vcpu>2</vcpu>"));
+  EXPECT_TRUE(has(x, "<kernel>/c/vmlinuz</kernel>"));
+  EXPECT_TRUE(has(x, "<initrd>/c/init&amp;rd.cpio</initrd>"));  // escaped
+  EXPECT_TRUE(has(x, "rdinit=/init"));
+  EXPECT_TRUE(has(x, " kcr.x=1</cmdline>"));
+  EXPECT_TRUE(has(x, "<target type='virtio' name='kcr.agent'/>"));
+  EXPECT_TRUE(has(x, "path='/run/kcr/vms/demo/agent.sock'"));
+  EXPECT_TRUE(has(x, "path='/run/kcr/vms/demo/console.sock'"));
+  EXPECT_TRUE(has(x, "<log file='/run/kcr/vms/demo/serial.log'"));
+  EXPECT_TRUE(has(x, "<address type='virtio-mmio'/>"));
+  EXPECT_TRUE(has(x, "<on_reboot>destroy</on_reboot>"));
+  EXPECT_TRUE(has(x, "<label>+0:+0</label>"));
+  EXPECT_TRUE(has(x, "<cpu mode='maximum'/>"));
+}
+
+TEST(LibvirtBackend, KvmAndNoDacLabel) {
+  std::string x = libvirt_domain_xml(options(), Accel::kvm, "/s", "u", "");
+  EXPECT_TRUE(has(x, "<domain type='kvm'>"));
+  EXPECT_TRUE(has(x, "<cpu mode='host-passthrough'/>"));
+  EXPECT_FALSE(has(x, "seclabel"));
+  EXPECT_FALSE(has(x, "tsc_early_khz"));
+}
+
+TEST(LibvirtBackend, IsRegisteredAndDefaultsItsUri) {
+  Backend& b = backend_named("libvirt");
+  EXPECT_EQ(b.name(), "libvirt");
+  EXPECT_EQ(b.connect_uri(""), "qemu:///system");
+  EXPECT_EQ(b.connect_uri("qemu:///session"), "qemu:///session");
+  EXPECT_EQ(backend_named("qemu").connect_uri("qemu:///system"), "");
+  EXPECT_THROW(backend_named("xen"), kcr::Error);
+}
+
+TEST(LibvirtBackend, ConfigNamesBackendAndUri) {
+  auto c = kcr::core::parse_config("backend: libvirt\nconnect: qemu+ssh://h/system\n", "t.yaml",
+                                   kcr::core::Config{});
+  EXPECT_EQ(c.backend, "libvirt");
+  EXPECT_EQ(c.connect, "qemu+ssh://h/system");
+  EXPECT_EQ(kcr::core::Config{}.backend, "qemu");
+}

@@ -1,0 +1,311 @@
+#include "vm/libvirt_backend.hpp"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/files.hpp"
+#include "core/format.hpp"
+#include "core/log.hpp"
+#include "vm/agent_client.hpp"
+#include "vm/qemu_backend.hpp"
+#include "vm/qemu_command.hpp"
+
+namespace kcr::vm {
+
+namespace {
+
+// The domain's UUID, written before the domain is created.
+constexpr const char* k_uuid_file = "libvirt.uuid";
+
+struct ConnectCloser {
+  void operator()(virConnectPtr c) const { virConnectClose(c); }
+};
+struct DomainFreer {
+  void operator()(virDomainPtr d) const { virDomainFree(d); }
+};
+using Connection = std::unique_ptr<virConnect, ConnectCloser>;
+using Domain = std::unique_ptr<virDomain, DomainFreer>;
+
+std::string in_dir(const std::string& dir, const char* file) {
+  return dir + "/" + file;
+}
+
+// libvirt's message for its last error on this thread.
+std::string last_error() {
+  const char* m = virGetLastErrorMessage();
+  return m && *m ? m : "unknown libvirt error";
+}
+
+int last_error_code() {
+  virErrorPtr e = virGetLastError();
+  return e ? e->code : VIR_ERR_OK;
+}
+
+// libvirt prints every error to stderr unless told not to; kcr reports its own.
+void quiet_libvirt() {
+  static bool done = [] {
+    virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+    return true;
+  }();
+  (void)done;
+}
+
+// A connection to URI; throws kcr::Error naming it when there is none.
+Connection open_connection(const std::string& uri) {
+  quiet_libvirt();
+  Connection c(virConnectOpen(uri.c_str()));
+  if (!c) {
+    std::string msg = last_error();
+    int code = last_error_code();
+    std::string hint =
+        code == VIR_ERR_AUTH_FAILED || code == VIR_ERR_AUTH_UNAVAILABLE ||
+                msg.find("ermission denied") != std::string::npos
+            ? "kcr may not use that daemon: run kcr as root, or as a member of the libvirt group"
+            : "check the URI (--connect, 'connect' in the config file, $KCR_CONNECT); for "
+              "qemu:///system on this host, scripts/libvirt-up.sh starts a daemon";
+    throw Error("cannot connect to libvirt at '" + uri + "': " + msg, hint);
+  }
+  return c;
+}
+
+std::string read_uuid(const std::string& dir) {
+  return core::trim(core::try_read_file(in_dir(dir, k_uuid_file), 128).value_or(""));
+}
+
+// The domain of the VM in DIR on C, or null when there is none (or no UUID).
+Domain find_domain(virConnectPtr c, const std::string& dir) {
+  std::string uuid = read_uuid(dir);
+  if (uuid.empty()) return nullptr;
+  return Domain(virDomainLookupByUUIDString(c, uuid.c_str()));
+}
+
+std::string new_uuid() {
+  std::string uuid =
+      core::trim(core::try_read_file("/proc/sys/kernel/random/uuid", 64).value_or(""));
+  if (uuid.size() != 36) throw Error("cannot read a UUID from /proc/sys/kernel/random/uuid");
+  return uuid;
+}
+
+std::string xml_escape(const std::string& text) {
+  return core::markup_escape(text);
+}
+
+bool active(virDomainPtr d) {
+  return virDomainIsActive(d) == 1;
+}
+
+// Waits up to TIMEOUT for the domain to stop running (a transient domain
+// that stopped is gone: lookups fail, or it reads inactive).
+bool wait_inactive(virConnectPtr c, const std::string& dir, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    Domain d = find_domain(c, dir);
+    if (!d || !active(d.get())) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// The QEMU pid of domain NAME when libvirt's system daemon runs on this host
+// (it keeps a pid file there), else 0: shown by kcr vm ls, never signalled.
+pid_t local_qemu_pid(const std::string& uri, const std::string& domain_name) {
+  if (uri != k_libvirt_default_uri) return 0;
+  std::string text =
+      core::try_read_file("/run/libvirt/qemu/" + domain_name + ".pid", 64).value_or("");
+  try {
+    long pid = std::stol(text);
+    return pid > 1 ? static_cast<pid_t>(pid) : 0;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+std::string uri_of(const VmInfo& info) {
+  return info.connect.empty() ? k_libvirt_default_uri : info.connect;
+}
+
+}  // namespace
+
+std::string libvirt_domain_name(const std::string& vm_name) {
+  return "kcr-" + vm_name;
+}
+
+std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const std::string& dir,
+                               const std::string& uuid, const std::string& dac_label) {
+  auto path = [&](const char* file) { return xml_escape(in_dir(dir, file)); };
+  std::string x;
+  x += "<domain type='" + std::string(accel == Accel::kvm ? "kvm" : "qemu") + "'>\n";
+  x += "  <name>" + xml_escape(libvirt_domain_name(options.name)) + "</name>\n";
+  x += "  <uuid>" + xml_escape(uuid) + "</uuid>\n";
+  x += "  <title>kcr VM " + xml_escape(options.name) + "</title>\n";
+  x += "  <memory unit='MiB'>" + std::to_string(options.memory_mib) + "</memory>\n";
+  x += "  <vcpu>" + std::to_string(options.cpus) + "</vcpu>\n";
+  x += "  <os>\n";
+  x += "    <type arch='x86_64' machine='microvm'>hvm</type>\n";
+  x += "    <kernel>" + xml_escape(options.kernel) + "</kernel>\n";
+  x += "    <initrd>" + xml_escape(options.initrd) + "</initrd>\n";
+  x += "    <cmdline>" + xml_escape(kernel_cmdline(guest_spec(options, accel, dir))) +
+       "</cmdline>\n";
+  x += "  </os>\n";
+  // Without ACPI, microvm describes its virtio-mmio devices on the kernel
+  // command line only, which Debian's kernel does not read.
+  x += "  <features><acpi/></features>\n";
+  x += std::string("  <cpu mode='") + (accel == Accel::kvm ? "host-passthrough" : "maximum") +
+       "'/>\n";
+  // The guest panics (panic=1) or powers off: the domain ends, as QEMU's
+  // -no-reboot does for the QEMU backend.
+  x += "  <on_poweroff>destroy</on_poweroff>\n";
+  x += "  <on_reboot>destroy</on_reboot>\n";
+  x += "  <on_crash>destroy</on_crash>\n";
+  if (!dac_label.empty()) {
+    x += "  <seclabel type='static' model='dac' relabel='no'><label>" + xml_escape(dac_label) +
+         "</label></seclabel>\n";
+  }
+  x += "  <devices>\n";
+  x += "    <serial type='unix'>\n";
+  x += "      <source mode='bind' path='" + path(k_console_socket) + "'/>\n";
+  x += "      <log file='" + path(k_serial_log) + "' append='off'/>\n";
+  x += "      <target port='0'/>\n";
+  x += "    </serial>\n";
+  // microvm has no PCI bus: no USB controller, the virtio-serial controller on virtio-mmio.
+  x += "    <controller type='usb' model='none'/>\n";
+  x +=
+      "    <controller type='virtio-serial' index='0'><address type='virtio-mmio'/></controller>\n";
+  x += "    <channel type='unix'>\n";
+  x += "      <source mode='bind' path='" + path(k_agent_socket) + "'/>\n";
+  x += "      <target type='virtio' name='kcr.agent'/>\n";
+  x += "      <address type='virtio-serial' controller='0' bus='0' port='1'/>\n";
+  x += "    </channel>\n";
+  x += "    <memballoon model='none'/>\n";
+  x += "  </devices>\n";
+  x += "</domain>\n";
+  return x;
+}
+
+std::string LibvirtBackend::connect_uri(const std::string& requested) const {
+  return requested.empty() ? k_libvirt_default_uri : requested;
+}
+
+std::string LibvirtBackend::version(const core::Config& cfg) {
+  // The daemon's libvirt version only: virConnectGetVersion (QEMU's) takes
+  // seconds on some hosts, and this is asked at every vm start.
+  try {
+    Connection c = open_connection(connect_uri(cfg.connect));
+    unsigned long v = 0;
+    if (virConnectGetLibVersion(c.get(), &v) != 0) return "unknown";
+    return "libvirt " + std::to_string(v / 1000000) + "." + std::to_string(v / 1000 % 1000) + "." +
+           std::to_string(v % 1000);
+  } catch (const Error&) {
+    return "unknown";
+  }
+}
+
+pid_t LibvirtBackend::launch(const core::Config&, const VmStartOptions& options, Accel accel,
+                             const std::string& dir) {
+  std::string uri = connect_uri(options.connect);
+  Connection c = open_connection(uri);
+  std::string domain_name = libvirt_domain_name(options.name);
+  if (Domain taken{virDomainLookupByName(c.get(), domain_name.c_str())}) {
+    throw Error("a libvirt domain named '" + domain_name + "' already exists on " + uri,
+                "it is not this VM's (another kcr state directory's, or someone else's): stop it "
+                "(virsh -c " +
+                    uri + " destroy " + domain_name + ") or pick another VM name",
+                ExitCode::usage);
+  }
+  std::string uuid = new_uuid();
+  // Written first: a kcr that dies mid-create leaves a domain the next command finds.
+  core::write_file_atomic(in_dir(dir, k_uuid_file), uuid + "\n");
+  // On a system daemon QEMU runs as kcr's own user and group, which own the
+  // VM's private state directory; libvirt changes no file's owner.
+  std::string dac_label;
+  if (uri.size() >= 7 && uri.compare(uri.size() - 7, 7, "/system") == 0) {
+    dac_label = "+" + std::to_string(::geteuid()) + ":+" + std::to_string(::getegid());
+  }
+  std::string xml = libvirt_domain_xml(options, accel, dir, uuid, dac_label);
+  core::log(core::LogLevel::debug, "libvirt domain XML:\n" + xml);
+  Domain d(virDomainCreateXML(c.get(), xml.c_str(), VIR_DOMAIN_NONE));
+  if (!d) {
+    std::string msg = last_error();
+    throw Error("libvirt did not start domain '" + domain_name + "' on " + uri + ": " + msg);
+  }
+  for (const char* f : {k_agent_socket, k_console_socket, k_serial_log}) {
+    ::chmod(in_dir(dir, f).c_str(), 0600);
+  }
+  return local_qemu_pid(uri, domain_name);
+}
+
+bool LibvirtBackend::alive(const VmInfo& info) const {
+  if (read_uuid(info.dir).empty()) return false;  // never created
+  Connection c;
+  try {
+    c = open_connection(uri_of(info));
+  } catch (const Error& e) {
+    core::log(core::LogLevel::warn,
+              std::string("VM '") + info.name + "': " + e.what() + "; taken for running");
+    return true;
+  }
+  Domain d = find_domain(c.get(), info.dir);
+  return d && active(d.get());
+}
+
+void LibvirtBackend::terminate(const VmInfo& info, bool ask_agent) {
+  if (read_uuid(info.dir).empty()) return;
+  Connection c;
+  try {
+    c = open_connection(uri_of(info));
+  } catch (const Error& e) {
+    core::log(core::LogLevel::warn, std::string("VM '") + info.name + "': " + e.what());
+    return;
+  }
+  Domain d = find_domain(c.get(), info.dir);
+  if (!d || !active(d.get())) return;
+  if (ask_agent) {
+    try {
+      AgentClient agent(in_dir(info.dir, k_agent_socket));
+      proto::Request req;
+      req.mutable_shutdown();
+      agent.call(req, std::chrono::seconds(3));
+      if (wait_inactive(c.get(), info.dir, std::chrono::seconds(3))) return;
+    } catch (const Error&) {
+    }
+  }
+  d = find_domain(c.get(), info.dir);
+  if (!d || !active(d.get())) return;
+  if (virDomainDestroy(d.get()) != 0) {
+    core::log(core::LogLevel::warn,
+              "VM '" + info.name + "': virDomainDestroy failed: " + last_error());
+  }
+  wait_inactive(c.get(), info.dir, std::chrono::seconds(5));
+}
+
+std::unique_ptr<AgentChannel> LibvirtBackend::connect_agent(const VmInfo& info) {
+  return std::make_unique<AgentClient>(in_dir(info.dir, k_agent_socket));
+}
+
+UniqueFd LibvirtBackend::connect_console(const VmInfo& info) {
+  return core::connect_unix(in_dir(info.dir, k_console_socket),
+                            "the serial console of VM '" + info.name + "'");
+}
+
+std::string LibvirtBackend::serial_log_path(const VmInfo& info) const {
+  return in_dir(info.dir, k_serial_log);
+}
+
+SaveResult LibvirtBackend::save(const VmInfo& info, const std::string&) {
+  throw Error(
+      "VM '" + info.name + "': saving a whole VM is not supported on the libvirt backend yet",
+      "start the VM with --backend qemu for kcr vm save");
+}
+
+void LibvirtBackend::link(const VmInfo& a, const VmInfo&) {
+  throw Error("VM '" + a.name + "': migration links are not supported on the libvirt backend yet",
+              "migrate between VMs of the qemu backend (kcr vm start --backend qemu)");
+}
+
+}  // namespace kcr::vm
