@@ -179,7 +179,8 @@ void register_vm_commands(CLI::App& app, Context& ctx) {
 
   auto stop_names = std::make_shared<std::vector<std::string>>();
   auto* st = vmcmd->add_subcommand(
-      "stop", "Shut VMs down (agent, then QEMU quit, then kill) and remove their state");
+      "stop",
+      "Shut VMs down (agent, then QEMU quit or libvirt destroy, then kill) and remove their state");
   st->add_option("names", *stop_names, "VMs to stop")->required();
   st->footer("Example:\n  kcr vm stop demo");
   st->callback([&ctx, stop_names] {
