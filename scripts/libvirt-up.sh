@@ -25,10 +25,24 @@ if [ "$(id -u)" -ne 0 ]; then sudo=(sudo -n); fi
 say() { echo "libvirt-up: $*"; }
 die() { echo "libvirt-up: $*" >&2; exit 1; }
 
+# libvirt checks /dev/kvm as the user its QEMU runs as (libvirt-qemu, group
+# kvm). Without udev (a container) the node stays root's alone, KVM reads as
+# gone at every look, and libvirt probes QEMU anew a dozen times per domain
+# start (~50 s). Give it the owner and mode Debian's udev rules give it.
+fix_kvm_node() {
+  [ -c /dev/kvm ] && getent group kvm >/dev/null || return 0
+  if [ "$(stat -c %G /dev/kvm)" != kvm ]; then
+    say "giving /dev/kvm group kvm, mode 0660, as udev would"
+    { "${sudo[@]}" chgrp kvm /dev/kvm && "${sudo[@]}" chmod 0660 /dev/kvm; } ||
+      say "could not: domain starts will be slow (libvirt re-probes QEMU)"
+  fi
+}
+
 # The QEMU driver listing its domains: fast (virsh version takes seconds).
 answers() { timeout 10 virsh -q -c "$uri" list --all </dev/null >/dev/null 2>&1; }
 
 if command -v virsh >/dev/null && answers; then
+  fix_kvm_node
   say "libvirt already answers on $uri"
   exit 0
 fi
@@ -59,6 +73,7 @@ fi
 
 # virtlogd writes the domains' console logs; libvirtd refuses to start a
 # domain whose log it cannot hand to it.
+fix_kvm_node
 if ! pgrep -x virtlogd >/dev/null; then
   say "starting virtlogd"
   "${sudo[@]}" virtlogd -d || die "virtlogd -d failed"
