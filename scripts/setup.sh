@@ -32,6 +32,8 @@ packages=(
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
   # scripts/bench archive: kcr's peak RSS (GNU time's %M)
   time
+  # scripts/fuzz (a CI stage): clang and libFuzzer's runtime
+  clang libclang-rt-14-dev
   # man pages and shell completion (and their tests: groff renders, bash and zsh complete)
   groff man-db bash-completion zsh
   # kcr suite's HTML report is checked in a real browser
