@@ -37,8 +37,12 @@ read -r r1_dumped r1_parent <<<"$(kcr checkpoints inspect moved@1 --json | bigge
 read -r final_dumped final_parent <<<"$(kcr checkpoints inspect moved --json | biggest)"
 expect_true "inspect moved@1: the buffer is in round 1 ($r1_dumped pages)" test "${r1_dumped:-0}" -ge 25600
 expect_eq "inspect moved@1: round 1 has no parent" "0" "$r1_parent"
+# How much the buffer dirties before the final dump depends on the guest's speed (1027
+# pages on Debian's kernel under TCG): at least three quarters stay in the parents.
 expect_true "inspect moved: the final dump leaves most to its parents ($final_dumped dumped, $final_parent in parents)" \
-  test "${final_parent:-0}" -ge 25000 -a "${final_dumped:-999999}" -lt 6400
+  test "${final_parent:-0}" -ge 19200 -a "${final_dumped:-999999}" -lt 6400
+expect_true "inspect moved: dumped and parents together hold the whole buffer" \
+  test $((${final_parent:-0} + ${final_dumped:-0})) -ge 25600
 expect_contains "inspect shows the rounds" '"pre_dump_rounds":2' "$(kcr checkpoints inspect moved --json)"
 d=$(kcr checkpoints diff moved@1 moved)
 expect_contains "diff of round 1 and the final dump: memory" "Memory:" "$d"
