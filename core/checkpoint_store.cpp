@@ -122,22 +122,36 @@ bool is_valid_checkpoint_path(const std::string& path) {
   return plain_file_name(rest.substr(7));
 }
 
+// A text value as YAML: double-quoted, with escapes, when it holds a control character.
+// yaml-cpp writes a lone carriage return plain, and reading it back takes it for a line
+// break (found by tests/fuzz/fuzz_manifest.cpp).
+struct Text {
+  const std::string& s;
+};
+YAML::Emitter& operator<<(YAML::Emitter& out, Text t) {
+  bool control = std::any_of(t.s.begin(), t.s.end(), [](unsigned char c) { return c < 0x20; });
+  if (control) out << YAML::DoubleQuoted;
+  return out << t.s;
+}
+
 std::string manifest_to_yaml(const CheckpointManifest& m) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "format_version" << YAML::Value << m.format_version;
-  out << YAML::Key << "name" << YAML::Value << m.name;
-  out << YAML::Key << "created" << YAML::Value << m.created;
-  out << YAML::Key << "kcr_version" << YAML::Value << m.kcr_version;
-  out << YAML::Key << "criu_version" << YAML::Value << m.criu_version;
-  out << YAML::Key << "kernel_release" << YAML::Value << m.kernel_release;
-  out << YAML::Key << "image" << YAML::Value << m.image;
-  out << YAML::Key << "image_hash" << YAML::Value << m.image_hash;
-  out << YAML::Key << "vm" << YAML::Value << m.vm;
+  out << YAML::Key << "name" << YAML::Value << Text{m.name};
+  out << YAML::Key << "created" << YAML::Value << Text{m.created};
+  out << YAML::Key << "kcr_version" << YAML::Value << Text{m.kcr_version};
+  out << YAML::Key << "criu_version" << YAML::Value << Text{m.criu_version};
+  out << YAML::Key << "kernel_release" << YAML::Value << Text{m.kernel_release};
+  out << YAML::Key << "image" << YAML::Value << Text{m.image};
+  out << YAML::Key << "image_hash" << YAML::Value << Text{m.image_hash};
+  out << YAML::Key << "vm" << YAML::Value << Text{m.vm};
   out << YAML::Key << "workload" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "name" << YAML::Value << m.workload;
+  out << YAML::Key << "name" << YAML::Value << Text{m.workload};
   out << YAML::Key << "pid" << YAML::Value << m.pid;
-  out << YAML::Key << "argv" << YAML::Value << YAML::Flow << m.argv;
+  out << YAML::Key << "argv" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (const auto& a : m.argv) out << Text{a};
+  out << YAML::EndSeq;
   out << YAML::EndMap;
   const auto& o = m.options;
   out << YAML::Key << "options" << YAML::Value << YAML::BeginMap;
@@ -148,7 +162,7 @@ std::string manifest_to_yaml(const CheckpointManifest& m) {
   out << YAML::Key << "file_locks" << YAML::Value << o.file_locks();
   out << YAML::Key << "link_remap" << YAML::Value << o.link_remap();
   out << YAML::Key << "shell_job" << YAML::Value << o.shell_job();
-  out << YAML::Key << "manage_cgroups_mode" << YAML::Value << o.manage_cgroups_mode();
+  out << YAML::Key << "manage_cgroups_mode" << YAML::Value << Text{o.manage_cgroups_mode()};
   out << YAML::EndMap;
   out << YAML::Key << "timings_ms" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "dump" << YAML::Value << m.dump_ms;

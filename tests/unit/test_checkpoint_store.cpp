@@ -92,6 +92,21 @@ TEST(CheckpointManifest, TextThatIsNotUtf8IsRefused) {
   }
 }
 
+// Found by tests/fuzz/fuzz_manifest.cpp: yaml-cpp wrote a lone carriage return plain, and
+// read back it was a line break: text with control characters must survive a round trip.
+TEST(CheckpointManifest, ControlCharactersSurviveARoundTrip) {
+  CheckpointManifest m = manifest_for({{"images/a.img", 3, std::string(64, 'a')}});
+  m.name = "x";
+  m.image = "\r";
+  m.vm = "a\r";
+  m.argv = {"sh", "-c", "printf 'a\r\n'\r", "\x01\t\x1f"};
+  CheckpointManifest back = manifest_from_yaml(manifest_to_yaml(m), "t");
+  EXPECT_EQ(back.image, m.image);
+  EXPECT_EQ(back.vm, m.vm);
+  EXPECT_EQ(back.argv, m.argv);
+  EXPECT_EQ(manifest_to_yaml(back), manifest_to_yaml(m));
+}
+
 TEST(CheckpointStore, CommitMakesACompleteVerifiedCheckpointAppear) {
   TempDir t;
   CheckpointStore store(t.path());
