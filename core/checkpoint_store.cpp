@@ -125,6 +125,7 @@ bool is_valid_checkpoint_path(const std::string& path) {
 // A text value as YAML: double-quoted, with escapes, when it holds a control character.
 // yaml-cpp writes a lone carriage return plain, and reading it back takes it for a line
 // break (found by tests/fuzz/fuzz_manifest.cpp).
+namespace {
 struct Text {
   const std::string& s;
 };
@@ -133,6 +134,7 @@ YAML::Emitter& operator<<(YAML::Emitter& out, Text t) {
   if (control) out << YAML::DoubleQuoted;
   return out << t.s;
 }
+}  // namespace
 
 std::string manifest_to_yaml(const CheckpointManifest& m) {
   YAML::Emitter out;
