@@ -234,8 +234,8 @@ class Rules {
           m_source.fail_entry(e.path,
                               "brings the files past " + std::to_string(m_limits.max_bytes) +
                                   " bytes in all (the most kcr imports)",
-                              "check that this is the root filesystem meant; a workload's "
-                              "data belongs on a volume, not in its rootfs");
+                              "check that this is the root filesystem meant: a container's "
+                              "is far smaller");
         }
         m_file_bytes += e.size;
         break;

@@ -39,9 +39,19 @@ using RootfsProgress = std::function<void(std::uint64_t bytes_done)>;
 //
 // The canonical tar (pax restricted, uncompressed) holds, in order, every entry but the root
 // directory itself, each with only its relative path, type, permission bits (07777), numeric uid
-// and gid, mtime, size, and symlink or hardlink target. A directory is walked without following
-// any symbolic link, each directory's entries sorted by name bytes, parents before children; a tar
-// archive's entries keep the archive's order. The same input gives the same bytes and digest.
+// and gid, mtime (nanoseconds only where an entry needs a pax header anyway), size, and symlink or
+// hardlink target; no xattrs (security.capability is not carried yet). A directory is walked
+// without following any symbolic link, each directory's entries sorted by name bytes, parents
+// before children, a file's further names becoming hard links to its first; a tar archive's
+// entries keep the archive's order. The same input gives the same bytes and digest.
+//
+// Refused, naming the entry: an absolute path, a '..', '.' or empty component, a path over 4096
+// or a component over 255 bytes; an entry below an earlier symlink or other non-directory; a path
+// twice (unless both are directories); a hard link to anything but an earlier regular file; a
+// device node outside dev/; more than LIMITS allow; no entries at all. Device nodes under dev/ are
+// left out and counted (kcr gives every workload a minimal /dev of its own). A directory's
+// sockets are left out; a tar that claims one is refused. FIFOs and symlinks with any target are
+// kept (a target resolves inside the workload's root at run time; kcr never follows one).
 RootfsBase import_rootfs_base(const std::string& path, const std::string& store_dir,
                               const RootfsLimits& limits = {}, const RootfsProgress& progress = {});
 

@@ -505,6 +505,31 @@ TEST_F(RootfsBase, CompressedTarsGiveThePlainTarsDigest) {
   EXPECT_EQ(files_in(store()).size(), 1u);
 }
 
+TEST_F(RootfsBase, GnuAndPaxTarsOfTheSameEntriesGiveTheSameDigest) {
+  auto items = sample_items();
+  write_archive(archive(), items, archive_write_add_filter_none, archive_write_set_format_gnutar);
+  auto gnu = import_rootfs_base(archive(), store());
+  write_archive(archive(), items, archive_write_add_filter_none, archive_write_set_format_pax);
+  EXPECT_EQ(import_rootfs_base(archive(), store()).digest, gnu.digest);
+  EXPECT_EQ(digest_of(items, archive_write_add_filter_none), gnu.digest);
+}
+
+// pax restricted writes a ustar header (whole seconds) unless an entry needs an extended one
+// anyway, as a long or non-ASCII name does: only then does mtime keep its nanoseconds.
+TEST_F(RootfsBase, MtimeNanosecondsRideOnlyInPaxExtendedHeaders) {
+  Item plain = file("short");
+  plain.nsec = 123456789;
+  Item extended = file(std::string(120, 'l'));
+  extended.nsec = 123456789;
+  write_archive(archive(), {plain, extended});
+  auto list = list_tar(import_rootfs_base(archive(), store()).tar_path);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].mtime, k_mtime);
+  EXPECT_EQ(list[0].nsec, 0);
+  EXPECT_EQ(list[1].mtime, k_mtime);
+  EXPECT_EQ(list[1].nsec, 123456789);
+}
+
 TEST_F(RootfsBase, OtherArchiveFormatsAreRefused) {
   write_archive(archive(), {file("a")}, archive_write_add_filter_none,
                 archive_write_set_format_zip);
