@@ -6,7 +6,7 @@
 #  3. the unit tests and the integration tests again with kcr built with
 #     AddressSanitizer + UndefinedBehaviorSanitizer (the guest image keeps the
 #     regular agent)
-#  4. between 2 and 3, every libFuzzer target for 60 s (KCR_FUZZ_SECONDS)
+#  4. between 2 and 3, every libFuzzer target for 45 s (KCR_FUZZ_SECONDS)
 # Exits non-zero when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +39,8 @@ else
   echo "== source kernel: not built, skipped (KCR_TEST_SOURCE_KERNEL=1 builds it, ~11 minutes)"
 fi
 
-echo "== fuzzers: ${KCR_FUZZ_SECONDS:-60} s each (scripts/fuzz runs them longer)"
-"$root/scripts/fuzz" --seconds "${KCR_FUZZ_SECONDS:-60}"
+echo "== fuzzers: ${KCR_FUZZ_SECONDS:-45} s each (scripts/fuzz runs them longer)"
+"$root/scripts/fuzz" --seconds "${KCR_FUZZ_SECONDS:-45}"
 
 echo "== tests (ASan + UBSan build)"
 cmake -S "$root" -B "$root/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKCR_SANITIZE=ON >/dev/null
