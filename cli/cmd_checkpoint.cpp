@@ -83,7 +83,7 @@ void checkpoint(Context& ctx, const CheckpointArgs& a) {
 }
 
 struct RestoreArgs {
-  std::string vm, checkpoint, name, import_file;
+  std::string vm, checkpoint, name, import_file, rootfs;
   bool print_stats = false;
   bool force = false;
   CriuFlags flags;
@@ -95,7 +95,7 @@ void restore(Context& ctx, const RestoreArgs& a) {
                 "kcr restore VM CHECKPOINT, or kcr restore VM --import FILE.tar.zst",
                 ExitCode::usage);
   }
-  engine::RestoreRequest req{a.vm, a.checkpoint, a.name, a.flags.to_proto(), a.force};
+  engine::RestoreRequest req{a.vm, a.checkpoint, a.name, a.flags.to_proto(), a.force, a.rootfs};
   auto out = a.import_file.empty() ? engine::restore(ctx.engine(), req)
                                    : engine::import_and_restore(ctx.engine(), req, a.import_file);
   const auto& m = out.manifest;
@@ -329,6 +329,9 @@ void register_checkpoint_commands(CLI::App& app, Context& ctx) {
   r->add_option("--import", ra->import_file,
                 "Import this archive (kcr checkpoints export) and restore it");
   r->add_option("--name", ra->name, "Workload name after restore (default: the checkpointed name)");
+  r->add_option("--rootfs", ra->rootfs,
+                "The root filesystem the workload ran on (kcr run --rootfs), when this host has "
+                "not kept its base (an imported checkpoint); refused unless it is the same");
   ra->flags.add_to(r, CriuFlags::Use::restore);
   r->add_flag("--force", ra->force,
               "Restore even if the VM's kernel or CRIU differs from the checkpoint's");

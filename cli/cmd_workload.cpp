@@ -11,6 +11,7 @@
 #include "core/names.hpp"
 #include "core/signals.hpp"
 #include "vm/copy.hpp"
+#include "vm/rootfs.hpp"
 #include "vm/vm.hpp"
 
 namespace kcr::cli {
@@ -40,6 +41,7 @@ core::Json workload_json(const proto::Workload& w) {
         w.exit_signal() ? core::Json(core::signal_name(w.exit_signal())) : core::Json());
   j.set("argv", argv);
   j.set("started_unix_ms", static_cast<long long>(w.started_unix_ms()));
+  j.set("rootfs", w.rootfs_digest().empty() ? core::Json() : core::Json(w.rootfs_digest()));
   return j;
 }
 
@@ -53,7 +55,7 @@ std::string join_argv(const google::protobuf::RepeatedPtrField<std::string>& arg
 }
 
 struct RunArgs {
-  std::string vm, name, cwd, cgroupns = "host", memory;
+  std::string vm, name, cwd, cgroupns = "host", memory, rootfs, hostname;
   uint64_t pids_limit = 0;
   std::vector<std::string> env, command, uidmap, gidmap;
 };
@@ -65,10 +67,24 @@ void run(Context& ctx, const RunArgs& a) {
       throw Error("--env '" + e + "' is not KEY=VALUE", {}, ExitCode::usage);
     }
   }
+  if (!a.hostname.empty()) core::validate_name("hostname", a.hostname);
+  if (!a.rootfs.empty() && (!a.uidmap.empty() || a.cgroupns == "private")) {
+    throw Error("--rootfs cannot be combined with --uidmap or --cgroupns private yet", {},
+                ExitCode::usage);
+  }
   vm::VmSession session(ctx.config(), a.vm);
   proto::Request req;
   auto* r = req.mutable_run();
   r->set_name(a.name);
+  r->set_hostname(a.hostname);
+  if (!a.rootfs.empty()) {
+    // Checked and stored on the host (kept for restores in fresh VMs), then put into the VM.
+    if (!ctx.json) fmt::print(stderr, "reading the root filesystem {}\n", sanitize(a.rootfs));
+    core::RootfsBase base = vm::import_rootfs(ctx.config(), a.rootfs);
+    vm::put_base(session, base.digest, base.tar_path,
+                 [&ctx](const core::TransferProgress& p) { transfer_progress(ctx, p); });
+    r->set_rootfs_digest(base.digest);
+  }
   for (const auto& s : a.command) r->add_argv(s);
   for (const auto& e : a.env) r->add_env(e);
   r->set_cwd(a.cwd);
@@ -260,15 +276,25 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
   r->add_option("--cgroupns", ra->cgroupns,
                 "private: a cgroup namespace of its own, rooted at cgroup /kcr/NAME (default host)")
       ->check(CLI::IsMember({"host", "private"}));
+  r->add_option("--rootfs", ra->rootfs,
+                "Root filesystem of its own: a directory, or a tar archive (.tar, .tar.gz, "
+                ".tar.zst: podman export), under a writable layer of its own");
+  r->add_option("--hostname", ra->hostname, "Its hostname (default: the workload's name)");
   r->add_option("command", ra->command, "Command and arguments, after --")->required();
   add_json_flag(r, ctx);
   r->footer(
       "The workload gets a private /tmp and writes stdout/stderr to a log read with kcr logs.\n"
+      "With --rootfs its root is that filesystem, its changes its own: it gets /proc, a\n"
+      "minimal /dev, /dev/pts, /dev/shm, a read-only /sys, a /run of its own and kcr's\n"
+      "/etc/hosts, /etc/hostname and /etc/resolv.conf; the guest's files are not visible.\n"
+      "Its changes travel with each checkpoint (images/rootfs-diff.tar); the base is kept\n"
+      "on the host (DATA_DIR/rootfs) and put into a fresh VM at restore or migrate.\n"
       "With --uidmap its namespaces belong to a user namespace of its own (podman's words).\n"
       "Examples:\n  kcr run demo --name counter -- sh -c 'i=0; while :; do i=$((i+1)); echo $i > "
       "/tmp/c; sleep 1; done'\n"
       "  kcr run demo --name userns --uidmap 0:100000:65536 --cgroupns private -- sleep 1000\n"
-      "  kcr run demo --name small --memory 64m --pids-limit 32 -- sh -c 'sleep 1000'");
+      "  kcr run demo --name small --memory 64m --pids-limit 32 -- sh -c 'sleep 1000'\n"
+      "  kcr run demo --name web --rootfs ./rootfs.tar -- python3 -m http.server 8000");
   r->callback([&ctx, ra] { run(ctx, *ra); });
 
   auto ea = std::make_shared<ExecArgs>();

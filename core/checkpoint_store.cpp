@@ -1,5 +1,7 @@
 #include "core/checkpoint_store.hpp"
 
+#include "core/rootfs_base.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -154,6 +156,8 @@ std::string manifest_to_yaml(const CheckpointManifest& m) {
   out << YAML::Key << "argv" << YAML::Value << YAML::Flow << YAML::BeginSeq;
   for (const auto& a : m.argv) out << Text{a};
   out << YAML::EndSeq;
+  if (!m.rootfs_digest.empty())
+    out << YAML::Key << "rootfs" << YAML::Value << Text{m.rootfs_digest};
   out << YAML::EndMap;
   const auto& o = m.options;
   out << YAML::Key << "options" << YAML::Value << YAML::BeginMap;
@@ -230,6 +234,11 @@ CheckpointManifest manifest_from_yaml(const std::string& text, const std::string
     m.workload = n["workload"]["name"].as<std::string>();
     m.pid = n["workload"]["pid"].as<int>(0);
     m.argv = n["workload"]["argv"].as<std::vector<std::string>>();
+    m.rootfs_digest = n["workload"]["rootfs"].as<std::string>("");
+    if (!m.rootfs_digest.empty() && !is_rootfs_digest(m.rootfs_digest)) {
+      throw Error(source + ": workload.rootfs '" + m.rootfs_digest + "' is not a sha256 digest",
+                  "the checkpoint is damaged");
+    }
     auto o = n["options"];
     m.options.set_leave_running(o["leave_running"].as<bool>(false));
     m.options.set_tcp_established(o["tcp_established"].as<bool>(false));

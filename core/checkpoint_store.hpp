@@ -47,6 +47,9 @@ struct CheckpointManifest {
   std::string workload;
   std::vector<std::string> argv;
   int pid = 0;
+  // The base of the workload's own root filesystem ("sha256:HEX", kcr run --rootfs); empty:
+  // it ran on the guest's. Its changes are images/rootfs-diff.tar.
+  std::string rootfs_digest;
   proto::CriuOptions options;
   std::vector<CheckpointFile> files;
   std::optional<CriuDumpStats> stats;

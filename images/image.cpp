@@ -193,6 +193,7 @@ struct Userland {
   std::vector<std::string> libraries;           // interpreter + shared libraries
   std::string agent_path;
   std::string scenario_path;  // kcr-scenario, the built-in workloads and probes
+  std::string init_path;      // kcr-init, the static init of a workload with a rootfs
   std::string criu_path;
 };
 
@@ -223,6 +224,16 @@ std::string find_scenario(const BuildOptions& opts, const std::string& agent_pat
               "build it with the agent (ninja builds both) or put it next to kcr-agent");
 }
 
+// kcr-init, built beside the agent (images/agent/kcr-init).
+std::string find_init(const std::string& agent_path) {
+  fs::path path = fs::path(agent_path).parent_path() / "kcr-init";
+  if (!is_executable_file(path)) {
+    throw Error("the kcr-init binary was not found next to the agent (" + path.string() + ")",
+                "build it with the agent (the build makes both) or put it next to kcr-agent");
+  }
+  return path.lexically_normal().string();
+}
+
 Userland collect_userland(const BuildOptions& opts) {
   Userland u;
   if (opts.agent_path.empty()) {
@@ -234,6 +245,7 @@ Userland collect_userland(const BuildOptions& opts) {
   }
   u.agent_path = fs::absolute(opts.agent_path).string();
   u.scenario_path = find_scenario(opts, u.agent_path);
+  u.init_path = find_init(u.agent_path);
   if (::access("/bin/busybox", X_OK) != 0) {
     throw Error("/bin/busybox was not found on this host; the guest image needs it",
                 "install it: apt-get install busybox-static");
@@ -276,7 +288,7 @@ std::string compute_content_hash(std::string_view kernel_label, const std::strin
   };
   field("format", std::to_string(k_image_format_version));
   field(kernel_label, core::sha256_file_hex(kernel_file));
-  std::set<std::string> files = {u.agent_path, u.scenario_path};
+  std::set<std::string> files = {u.agent_path, u.scenario_path, u.init_path};
   for (const auto& [name, path] : u.programs) files.insert(path);
   files.insert(u.libraries.begin(), u.libraries.end());
   for (const auto& path : files) {
@@ -582,6 +594,8 @@ BuildResult build_image(const core::Config& cfg, const BuildOptions& opts,
     for (const auto& lib : userland.libraries) tree.add_host_path(lib);
     tree.add_file("/usr/bin/kcr-agent", core::read_file(userland.agent_path), 0755);
     tree.add_file("/usr/bin/kcr-scenario", core::read_file(userland.scenario_path), 0755);
+    tree.add_dir("/usr/lib/kcr", 0755);
+    tree.add_file("/usr/lib/kcr/kcr-init", core::read_file(userland.init_path), 0755);
     for (const char* d : {"/proc", "/sys", "/dev", "/tmp", "/run", "/root", "/etc", "/newroot",
                           "/var", "/mnt", "/usr/bin", "/usr/sbin"}) {
       tree.add_dir(d, 0755);

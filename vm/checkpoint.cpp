@@ -20,6 +20,7 @@
 #include "core/names.hpp"
 #include "core/time.hpp"
 #include "kcr/version.hpp"
+#include "vm/rootfs.hpp"
 
 namespace kcr::vm {
 
@@ -32,43 +33,6 @@ using core::ms_since;
 constexpr std::size_t k_chunk = 1 << 20;
 constexpr std::size_t k_upload_window = 4;
 constexpr unsigned k_max_pre_dumps = 20;
-
-// Counts one transfer's bytes for an OnTransfer watcher; its last report
-// goes out however the transfer ends, so a bar on the screen is closed.
-class TransferMeter {
- public:
-  TransferMeter(const core::OnTransfer& watcher, std::string phase, std::string verb,
-                uint64_t total)
-      : m_watcher(watcher), m_started(Clock::now()) {
-    m_state.phase = std::move(phase);
-    m_state.verb = std::move(verb);
-    m_state.total = total;
-  }
-  TransferMeter(const TransferMeter&) = delete;
-  TransferMeter& operator=(const TransferMeter&) = delete;
-  ~TransferMeter() { finish(); }
-
-  void add(uint64_t bytes) {
-    m_state.done += bytes;
-    report();
-  }
-  void finish() {
-    if (m_state.finished) return;
-    m_state.finished = true;
-    report();
-  }
-
- private:
-  void report() {
-    if (!m_watcher) return;
-    m_state.elapsed_s = std::chrono::duration<double>(Clock::now() - m_started).count();
-    m_watcher(m_state);
-  }
-
-  const core::OnTransfer& m_watcher;
-  Clock::time_point m_started;
-  core::TransferProgress m_state;
-};
 
 // Ends a workload CRIU left stopped: SIGKILL once the checkpoint is safe,
 // SIGCONT to every task when it is not.
@@ -146,7 +110,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   auto run_round = [&](const proto::Request& req, const std::string& prefix, bool stops,
                        const std::string& phase) {
     proto::Response resp;
-    TransferMeter meter(plan.on_transfer, phase, "received", 0);
+    core::TransferMeter meter(plan.on_transfer, phase, "received", 0);
     auto resume = [&] {
       if (!stops) return;
       try {
@@ -274,6 +238,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   m.workload = workload;
   m.pid = reply.workload().pid();
   m.argv.assign(reply.workload().argv().begin(), reply.workload().argv().end());
+  m.rootfs_digest = reply.workload().rootfs_digest();
   m.options = options;
   m.lazy_pages = reply.lazy();
   m.dump_ms = reply.dump_ms();
@@ -282,6 +247,9 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   m.stats = core::parse_dump_stats(writer.read_small("stats-dump", 1 << 20));
   m.total_ms = ms_since(started);
   try {
+    if (!m.rootfs_digest.empty() && !core::is_rootfs_digest(m.rootfs_digest)) {
+      throw Error("the guest named a malformed root filesystem digest");
+    }
     core::fault_point("checkpoint.before-commit");
     writer.commit(m);
   } catch (const Error& e) {
@@ -367,7 +335,7 @@ void stage_files(VmSession& session, const std::string& staging, const std::stri
                  const core::OnTransfer& on_transfer, const std::string& phase) {
   uint64_t total = 0;
   for (const auto& f : files) total += f.size;
-  TransferMeter meter(on_transfer, phase, "sent", total);
+  core::TransferMeter meter(on_transfer, phase, "sent", total);
   std::deque<uint64_t> in_flight;
   std::string buf(k_chunk, '\0');
   for (const auto& f : files) {
@@ -446,6 +414,10 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
     std::vector<core::CheckpointFile> files;
     for (const auto& f : m.files) {
       if (is_image_file(f.path) && !(staged && staged->paths.count(f.path))) files.push_back(f);
+    }
+    if (!m.rootfs_digest.empty()) {
+      put_base(session, m.rootfs_digest,
+               base_for_restore(cfg, m.rootfs_digest, plan.rootfs_path, m.name), plan.on_transfer);
     }
     stage_files(session, staging, store.dir(m.name), files, plan.on_transfer,
                 "upload of '" + m.name + "' to VM '" + session.info().name + "'");

@@ -112,6 +112,9 @@ struct RestorePlan {
   unsigned page_server_port = 0;
   // Reports the bytes uploaded into the VM.
   core::OnTransfer on_transfer;
+  // A checkpoint with a root filesystem of its own: its base from this directory or tar
+  // (kcr restore --rootfs) instead of the host's store; refused unless it is the same.
+  std::string rootfs_path;
 };
 
 // Restores checkpoint M into the session's VM as NEW_NAME (M's workload name

@@ -28,6 +28,7 @@
 #include "images/agent/check.hpp"
 #include "images/agent/log.hpp"
 #include "images/agent/process.hpp"
+#include "images/agent/rootfs.hpp"
 #include "images/agent/staging.hpp"
 #include "images/agent/streamer.hpp"
 #include "images/agent/userns_mounts.hpp"
@@ -155,6 +156,9 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   target.work_dir = dir + "/work";
   target.pre_dump = pre_dump;
   if (in_own_user_namespace(pid)) target.external_mounts = core::k_userns_external_mounts;
+  // Its root and the three /etc files kcr binds into it are declared external, each mapped
+  // back at restore: CRIU cannot make them again itself.
+  if (workload.root) target.external_mounts = rootfs_external_mounts();
   if (request.parent_round() > 0) {
     std::string parent = rounds_dir + "/" + std::to_string(request.parent_round()) + "/images";
     struct stat st {};
@@ -247,6 +251,12 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   // From here on the dump is complete and, without leave_running, the tree
   // is stopped: any failure must resume it, or the workload would be lost.
   try {
+    // The root filesystem's changes, taken while the tree is stopped.
+    if (!pre_dump && workload.root) {
+      const Workload* still = m_workloads.find(name);
+      if (!still || !still->root) throw Error("workload '" + name + "' went away during the dump");
+      save_root(*still->root, target.images_dir);
+    }
     streamer.scan_images(target.images_dir);
     streamer.pump_all();
     const char* stream_point = pre_dump  ? "pre-dump.agent-stream"
@@ -542,6 +552,24 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   }
   // CRIU 3.17 puts the tree back into its cgroup v2 group but sets none of its limits: the
   // group is made first, with them, and the tree restored into it under its new name.
+  // A root filesystem of its own: made again over its base, with the changes it had.
+  std::optional<SavedRoot> saved_root = read_rootfs_file(target.images_dir);
+  std::optional<WorkloadRoot> root;
+  RootGuard root_guard;
+  if (saved_root) {
+    if (target.mntns_compat) {
+      throw Error(
+          "a checkpoint with both a root filesystem and a user namespace of its own "
+          "cannot be restored yet");
+    }
+    root =
+        prepare_root(request.name(), saved_root->digest, saved_root->hostname, target.images_dir);
+    root_guard.name = request.name();
+    target.root = root->merged;
+    for (const auto& [path, source] : rootfs_external_sources(*root)) {
+      target.external_mounts.push_back({path, source});
+    }
+  }
   std::optional<Limits> limits = read_limits_file(target.images_dir);
   if (limits) {
     make_limited_cgroup(workload_cgroup(request.name()), *limits);
@@ -608,6 +636,8 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
   workload.pid = pid;
   workload.argv.assign(request.original().argv().begin(), request.original().argv().end());
   workload.limits = limits.value_or(Limits{});
+  workload.root = std::move(root);
+  root_guard.name.clear();
   workload.started_unix_ms =
       request.original().started_unix_ms() ? request.original().started_unix_ms() : unix_ms();
   try {

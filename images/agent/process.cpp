@@ -38,33 +38,6 @@ CStringArray::CStringArray(const std::vector<std::string>& strings) : m_strings(
   m_pointers.push_back(nullptr);
 }
 
-void reset_signals_in_child() {
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    signal(sig, SIG_DFL);
-  }
-}
-
-void exec_or_die(char** argv, char** envp) {
-  // execvpe searches the caller's PATH; the command's own PATH is the one that should count.
-  for (char** e = envp; *e; ++e) {
-    if (std::strncmp(*e, "PATH=", 5) == 0) {
-      setenv("PATH", *e + 5, 1);
-      break;
-    }
-  }
-  execvpe(argv[0], argv, envp);
-  int err = errno;
-  std::string message =
-      std::string("kcr-agent: cannot run '") + argv[0] + "': " + strerror(err) + "\n";
-  ssize_t ignored = ::write(STDERR_FILENO, message.data(), message.size());
-  (void)ignored;
-  _exit(127);
-}
-
 namespace {
 
 int remaining_ms(Clock::time_point deadline) {

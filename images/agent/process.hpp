@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "images/agent/workload_init.hpp"
+
 namespace kcr::agent {
 
 using Clock = std::chrono::steady_clock;
@@ -32,14 +34,6 @@ class CStringArray {
   std::vector<std::string> m_strings;
   std::vector<char*> m_pointers;
 };
-
-// In a freshly forked child: unblocks all signals and restores default dispositions (the agent
-// ignores SIGPIPE, which exec would otherwise pass on).
-void reset_signals_in_child();
-
-// In a child: execs argv with envp, searching PATH from envp; on failure writes the reason to
-// stderr and exits 127.
-[[noreturn]] void exec_or_die(char** argv, char** envp);
 
 // Output gathered from a child's stdout and stderr pipes.
 struct Output {

@@ -58,6 +58,8 @@ const char* request_kind(const proto::Request& request) {
       return "lazy_wait";
     case proto::Request::kCopyIn:
       return "copy_in";
+    case proto::Request::kPutBase:
+      return "put_base";
     case proto::Request::kCopyOut:
       return "copy_out";
     case proto::Request::BODY_NOT_SET:
@@ -214,6 +216,7 @@ proto::Response Server::handle(const proto::Request& request) {
         // whoever held a stopped checkpoint is gone, even if its hangup went unseen while
         // the agent was busy (the port reports no change when a new host came meanwhile).
         release_held();
+        m_bases.abort();
         *response.mutable_hello() = hello();
         break;
       case proto::Request::kRun:
@@ -296,6 +299,9 @@ proto::Response Server::handle(const proto::Request& request) {
       case proto::Request::kCopyIn:
         copy_in(m_workloads.get(request.copy_in().workload()), request.copy_in());
         response.mutable_ok();
+        break;
+      case proto::Request::kPutBase:
+        *response.mutable_put_base() = m_bases.put(request.put_base());
         break;
       case proto::Request::kCopyOut:
         *response.mutable_copy_out() =

@@ -12,6 +12,7 @@
 #include "images/agent/checkpoint.hpp"
 #include "images/agent/port.hpp"
 #include "images/agent/process.hpp"
+#include "images/agent/rootfs.hpp"
 #include "images/agent/workloads.hpp"
 
 namespace kcr::agent {
@@ -50,6 +51,7 @@ class Server {
   WorkloadTable m_workloads;
   CriuStatus m_criu;
   Checkpointer m_checkpointer{m_workloads, m_criu};
+  BaseUploads m_bases;
   std::uint64_t m_start_ms;
   bool m_discarding = false;        // the input stream lost sync; skip it until the host reconnects
   Clock::time_point m_last_data{};  // when bytes last arrived from the host

@@ -35,18 +35,6 @@ namespace {
 constexpr std::uint32_t k_max_log_read = 1024 * 1024;
 constexpr auto k_start_timeout = std::chrono::seconds(10);
 
-// Reports a setup failure to the agent through error_fd and exits.
-[[noreturn]] void fail(int error_fd, const std::string& what) {
-  std::string message = what + ": " + strerror(errno);
-  ssize_t ignored = ::write(error_fd, message.data(), message.size());
-  (void)ignored;
-  _exit(126);
-}
-
-// The fd on which the re-executed init reports a failure and whose closing tells the agent that
-// the workload started.
-constexpr int k_init_error_fd = 3;
-
 // Moves FDS (in order) to 3, 4, ... and closes every other fd: nothing of the agent's may
 // stay open in a workload, the port above all. FDS become close-on-exec but the first.
 void keep_only(std::initializer_list<int*> fds) {
@@ -69,25 +57,25 @@ void keep_only(std::initializer_list<int*> fds) {
 // ~0.1 s under TCG).
 void private_mounts(int error_fd) {
   if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    fail(error_fd, "make / private");
+    fail_setup(error_fd, "make / private");
   }
   for (const char* path : {"/run", "/tmp", "/dev/shm"}) {
     if (::umount2(path, MNT_DETACH) != 0 && errno != EINVAL) {
-      fail(error_fd, std::string("umount ") + path);
+      fail_setup(error_fd, std::string("umount ") + path);
     }
   }
   if (::mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") != 0) {
-    fail(error_fd, "mount /run");
+    fail_setup(error_fd, "mount /run");
   }
   for (const char* dir : {"/run/kcr", "/run/kcr/tmp", "/run/kcr/shm"}) {
-    if (::mkdir(dir, 0755) != 0) fail(error_fd, std::string("mkdir ") + dir);
+    if (::mkdir(dir, 0755) != 0) fail_setup(error_fd, std::string("mkdir ") + dir);
   }
   ::chmod("/run/kcr/tmp", 01777);
   ::chmod("/run/kcr/shm", 01777);
   for (auto [from, to] :
        {std::pair{"/run/kcr/tmp", "/tmp"}, std::pair{"/run/kcr/shm", "/dev/shm"}}) {
     if (::mount(from, to, nullptr, MS_BIND, nullptr) != 0) {
-      fail(error_fd, std::string("bind-mount ") + to);
+      fail_setup(error_fd, std::string("bind-mount ") + to);
     }
   }
 }
@@ -96,38 +84,42 @@ void private_mounts(int error_fd) {
 // opens stdio, then re-executes the agent binary (self, found again inside the new mount
 // namespace: CRIU cannot dump mappings of a file from a mount outside it) as the workload's
 // init, which starts the command (workload_init_main).
-[[noreturn]] void exec_init(const std::string& name, const std::string& cwd, const char* self,
-                            char** init_argv, char** envp, int error_fd) {
-  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    fail(error_fd, "mount /proc");
+// With a root filesystem of its own, /proc is mounted already and the init is kcr-init in its
+// /run (SELF).
+[[noreturn]] void exec_init(const std::string& hostname, const std::string& cwd, const char* self,
+                            char** init_argv, char** envp, int error_fd,
+                            bool proc_mounted = false) {
+  if (!proc_mounted &&
+      ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    fail_setup(error_fd, "mount /proc");
   }
-  if (::sethostname(name.data(), name.size()) != 0) fail(error_fd, "sethostname");
+  if (::sethostname(hostname.data(), hostname.size()) != 0) fail_setup(error_fd, "sethostname");
   // CRIU refuses a session leader outside the workload's PID namespace.
-  if (::setsid() < 0) fail(error_fd, "setsid");
+  if (::setsid() < 0) fail_setup(error_fd, "setsid");
 
   // Stdio is opened inside the new mount namespace, or CRIU cannot find its mount.
   int null_fd = ::open("/dev/null", O_RDONLY);
-  if (null_fd < 0) fail(error_fd, "open /dev/null");
+  if (null_fd < 0) fail_setup(error_fd, "open /dev/null");
   if (null_fd != STDIN_FILENO) {
     ::dup2(null_fd, STDIN_FILENO);
     ::close(null_fd);
   }
   const std::string log_path = std::string(k_workload_run) + "/" + k_workload_log;
   int log_fd = ::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
-  if (log_fd < 0) fail(error_fd, "open " + log_path);
+  if (log_fd < 0) fail_setup(error_fd, "open " + log_path);
   ::dup2(log_fd, STDOUT_FILENO);
   ::dup2(log_fd, STDERR_FILENO);
   if (log_fd > STDERR_FILENO) ::close(log_fd);
   const std::string dir = cwd.empty() ? "/" : cwd;
-  if (::chdir(dir.c_str()) != 0) fail(error_fd, "chdir " + dir);
+  if (::chdir(dir.c_str()) != 0) fail_setup(error_fd, "chdir " + dir);
 
   // Signals stay blocked across the exec, so none is lost before the init waits for them.
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, nullptr);
-  if (::fcntl(error_fd, F_SETFD, 0) != 0) fail(error_fd, "fcntl");
+  if (::fcntl(error_fd, F_SETFD, 0) != 0) fail_setup(error_fd, "fcntl");
   ::execve(self, init_argv, envp);
-  fail(error_fd, std::string("exec ") + self);
+  fail_setup(error_fd, std::string("exec ") + self);
 }
 
 // Runs in the cloned child, PID 1 of the workload's new PID, mount, UTS and IPC namespaces.
@@ -136,6 +128,22 @@ void private_mounts(int error_fd) {
   keep_only({&error_fd});
   private_mounts(error_fd);
   exec_init(name, cwd, self, init_argv, envp, error_fd);
+}
+
+// The same for a workload with a root filesystem of its own: its mounts inside ROOT, then
+// kcr-init from its /run.
+[[noreturn]] void workload_init_in_root(const WorkloadRoot& root, const std::string& cwd,
+                                        char** init_argv, char** envp, int error_fd) {
+  keep_only({&error_fd});
+  try {
+    enter_root(root);
+  } catch (const std::exception& e) {
+    std::string message = std::string("setting up its root filesystem: ") + e.what();
+    ssize_t ignored = ::write(error_fd, message.data(), message.size());
+    (void)ignored;
+    _exit(126);
+  }
+  exec_init(root.hostname, cwd, k_rootfs_init_path, init_argv, envp, error_fd, true);
 }
 
 // What a workload with a user or cgroup namespace of its own needs besides the rest.
@@ -153,7 +161,7 @@ struct OwnNamespaces {
 // its maps (and to move it into its cgroup), becomes root there, and unshares the workload's
 // PID, mount, UTS, IPC (and cgroup) namespaces, now owned by that user namespace. Its child,
 // cloned as the agent's, is PID 1 of the workload; the helper sends its pid and exits.
-[[noreturn]] void namespace_helper(const std::string& name, const std::string& cwd,
+[[noreturn]] void namespace_helper(const std::string& hostname, const std::string& cwd,
                                    const char* self, char** init_argv, char** envp, int error_fd,
                                    int to_agent, int from_agent, const OwnNamespaces& own) {
   keep_only({&error_fd, &to_agent, &from_agent});
@@ -161,25 +169,25 @@ struct OwnNamespaces {
   if (own.user) {
     for (const char* dir : {"/run", "/run/kcr", "/run/kcr/tmp", "/run/kcr/shm"}) {
       if (::chown(dir, own.root_uid, own.root_gid) != 0)
-        fail(error_fd, std::string("chown ") + dir);
+        fail_setup(error_fd, std::string("chown ") + dir);
     }
-    if (::unshare(CLONE_NEWUSER) != 0) fail(error_fd, "unshare a user namespace");
+    if (::unshare(CLONE_NEWUSER) != 0) fail_setup(error_fd, "unshare a user namespace");
   }
   char c = 'u';
   if (::write(to_agent, &c, 1) != 1 || ::read(from_agent, &c, 1) != 1 || c != 'k') {
     errno = EPROTO;
-    fail(error_fd, "the agent did not set the namespace up");
+    fail_setup(error_fd, "the agent did not set the namespace up");
   }
   if (own.user &&
       (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {
-    fail(error_fd, "become root in the user namespace");
+    fail_setup(error_fd, "become root in the user namespace");
   }
   int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
   if (own.cgroup) flags |= CLONE_NEWCGROUP;
-  if (::unshare(flags) != 0) fail(error_fd, "unshare the workload's namespaces");
+  if (::unshare(flags) != 0) fail_setup(error_fd, "unshare the workload's namespaces");
   long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-  if (pid < 0) fail(error_fd, "clone the workload's init");
-  if (pid == 0) exec_init(name, cwd, self, init_argv, envp, error_fd);
+  if (pid < 0) fail_setup(error_fd, "clone the workload's init");
+  if (pid == 0) exec_init(hostname, cwd, self, init_argv, envp, error_fd);
   ssize_t ignored = ::write(to_agent, &pid, sizeof pid);
   (void)ignored;
   _exit(0);
@@ -193,44 +201,6 @@ void write_proc_file(const std::string& path, const std::string& text) {
 }
 
 }  // namespace
-
-void workload_init_main(char** argv, char** envp) {
-  const int error_fd = k_init_error_fd;
-  ::fcntl(error_fd, F_SETFD, FD_CLOEXEC);
-  sigset_t all;
-  sigfillset(&all);
-  sigprocmask(SIG_BLOCK, &all, nullptr);
-  signal(SIGCHLD, SIG_DFL);
-  ::prctl(PR_SET_NAME, "kcr-init", 0, 0, 0);
-
-  pid_t command = ::fork();
-  if (command < 0) fail(error_fd, "fork");
-  if (command == 0) {
-    ::close(error_fd);
-    reset_signals_in_child();
-    exec_or_die(argv, envp);
-  }
-  ::close(error_fd);
-
-  // A namespace init ignores signals it has no handler for, so it forwards them to the command
-  // (else `kill TERM` would do nothing), and exits with the command's status.
-  for (;;) {
-    siginfo_t info{};
-    int sig = ::sigwaitinfo(&all, &info);
-    if (sig < 0) continue;
-    if (sig != SIGCHLD) {
-      ::kill(command, sig);
-      continue;
-    }
-    int status = 0;
-    pid_t pid;
-    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
-      if (pid != command) continue;
-      if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
-      _exit(WEXITSTATUS(status));
-    }
-  }
-}
 
 std::shared_ptr<UniqueFd> open_run_dir(pid_t pid) {
   std::string path = "/proc/" + std::to_string(pid) + "/root" + k_workload_run;
@@ -265,6 +235,7 @@ void to_proto(const Workload& workload, proto::Workload* out) {
   out->set_exit_code(workload.exit_code);
   out->set_exit_signal(workload.exit_signal);
   out->set_started_unix_ms(workload.started_unix_ms);
+  if (workload.root) out->set_rootfs_digest(workload.root->digest);
 }
 
 namespace {
@@ -364,7 +335,8 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
   ssize_t self_len = ::readlink("/proc/self/exe", self, sizeof self - 1);
   if (self_len <= 0) throw_errno("readlink /proc/self/exe");
   self[self_len] = '\0';
-  std::vector<std::string> init_argv = {self, k_workload_init_flag, "--"};
+  std::vector<std::string> init_argv = {request.rootfs_digest().empty() ? self : k_rootfs_init_path,
+                                        k_workload_init_flag, "--"};
   init_argv.insert(init_argv.end(), argv.begin(), argv.end());
   CStringArray c_init_argv(init_argv);
   CStringArray c_env(env);
@@ -381,6 +353,24 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
     throw Error("workload '" + name + "' has a gid map but no uid map", "give both, or a uid map");
   }
   own.cgroup = request.cgroupns();
+  const std::string hostname = request.hostname().empty() ? name : request.hostname();
+  if (!core::is_valid_name(hostname)) {
+    throw Error("hostname '" + hostname + "' is not valid",
+                "use 1-64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit");
+  }
+  // A root filesystem of its own: an overlay over the base the host put into the guest.
+  std::optional<WorkloadRoot> root;
+  RootGuard root_guard;
+  if (!request.rootfs_digest().empty()) {
+    if (own.user || own.cgroup) {
+      throw Error(
+          "a workload with a root filesystem of its own cannot have a user or cgroup "
+          "namespace of its own yet",
+          "leave out --uidmap/--cgroupns, or --rootfs");
+    }
+    root = prepare_root(name, request.rootfs_digest(), hostname);
+    root_guard.name = name;
+  }
   Limits limits;
   limits.memory_max = request.memory_max();
   limits.pids_max = request.pids_max();
@@ -415,11 +405,16 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
     pid = ::syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0) throw_errno("clone");
     if (pid == 0) {
-      workload_init(name, request.cwd(), self, c_init_argv.data(), c_env.data(), error_write.get());
+      if (root) {
+        workload_init_in_root(*root, request.cwd(), c_init_argv.data(), c_env.data(),
+                              error_write.get());
+      }
+      workload_init(hostname, request.cwd(), self, c_init_argv.data(), c_env.data(),
+                    error_write.get());
     }
   } else {
     pid = start_with_own_namespaces(request, gid_map, own, [&](int to_agent, int from_agent) {
-      namespace_helper(name, request.cwd(), self, c_init_argv.data(), c_env.data(),
+      namespace_helper(hostname, request.cwd(), self, c_init_argv.data(), c_env.data(),
                        error_write.get(), to_agent, from_agent, own);
     });
   }
@@ -447,6 +442,7 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
   workload.argv = std::move(argv);
   workload.started_unix_ms = unix_ms();
   workload.limits = limits;
+  workload.root = std::move(root);
   // The setup pipe closed, so the init finished its mounts: its /run is the private one now.
   try {
     workload.run_dir = open_run_dir(workload.pid);
@@ -455,6 +451,7 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
     wait_for_child(workload.pid, Clock::now());
     throw Error("workload '" + name + "' could not start: " + e.what());
   }
+  root_guard.name.clear();
   auto& slot = m_workloads[name];
   slot = std::move(workload);
   return slot;
@@ -471,6 +468,7 @@ bool WorkloadTable::record_exit(pid_t pid, int status) {
     }
     // The cgroup a cgroup namespace was rooted at, if any: empty now (ENOENT, EBUSY otherwise).
     ::rmdir(("/sys/fs/cgroup/kcr/" + name).c_str());
+    if (workload.root) remove_root(name);
     return true;
   }
   return false;

@@ -7,12 +7,15 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "agent.pb.h"
 #include "core/unique_fd.hpp"
 #include "images/agent/limits.hpp"
+#include "images/agent/rootfs.hpp"
+#include "images/agent/workload_init.hpp"
 
 namespace kcr::agent {
 
@@ -25,7 +28,8 @@ struct Workload {
   int exit_code = 0;
   int exit_signal = 0;
   int64_t started_unix_ms = 0;
-  Limits limits;  // its cgroup's (kcr run --memory, --pids-limit)
+  Limits limits;                     // its cgroup's (kcr run --memory, --pids-limit)
+  std::optional<WorkloadRoot> root;  // a root filesystem of its own (kcr run --rootfs)
   // O_PATH fd of the workload's private /run (a tmpfs that only its mount namespace has, so CRIU
   // carries it, log included, inside the checkpoint). It keeps the log readable after the
   // workload exits and its namespace is gone.
@@ -35,13 +39,6 @@ struct Workload {
 // Where a workload's stdout and stderr go, inside its own mount namespace.
 inline constexpr const char* k_workload_run = "/run";
 inline constexpr const char* k_workload_log = "kcr/output.log";  // relative to k_workload_run
-
-// The workload's init is the agent binary re-executed inside the workload's namespaces as
-// `kcr-agent --workload-init -- COMMAND...`, with fd 3 open to report a failure to the agent.
-inline constexpr const char* k_workload_init_flag = "--workload-init";
-
-// The init's main: starts argv with envp, forwards signals to it and exits with its status.
-[[noreturn]] void workload_init_main(char** argv, char** envp);
 
 // Opens /proc/PID/root/run as an O_PATH directory fd; throws kcr::Error on failure.
 std::shared_ptr<UniqueFd> open_run_dir(pid_t pid);

@@ -107,6 +107,23 @@ TEST(CheckpointManifest, ControlCharactersSurviveARoundTrip) {
   EXPECT_EQ(manifest_to_yaml(back), manifest_to_yaml(m));
 }
 
+// A workload with a root filesystem of its own: the manifest names its base, and a damaged
+// name is refused rather than looked up in the store.
+TEST(CheckpointManifest, RootfsDigestRoundTripsAndAMalformedOneIsRefused) {
+  CheckpointManifest m = manifest_for({{"images/rootfs-diff.tar", 3, std::string(64, 'a')}});
+  m.name = "x";
+  EXPECT_EQ(manifest_to_yaml(m).find("rootfs:"), std::string::npos);
+  m.rootfs_digest = "sha256:" + std::string(64, 'e');
+  std::string yaml = manifest_to_yaml(m);
+  EXPECT_EQ(manifest_from_yaml(yaml, "t").rootfs_digest, m.rootfs_digest);
+  for (std::string bad : {"sha256:" + std::string(63, 'e'), "md5:" + std::string(64, 'e'),
+                          "sha256:" + std::string(64, 'E'), std::string("../../x")}) {
+    std::string broken = yaml;
+    broken.replace(broken.find(m.rootfs_digest), m.rootfs_digest.size(), bad);
+    EXPECT_THROW(manifest_from_yaml(broken, "t"), kcr::Error) << bad;
+  }
+}
+
 TEST(CheckpointStore, CommitMakesACompleteVerifiedCheckpointAppear) {
   TempDir t;
   CheckpointStore store(t.path());

@@ -43,6 +43,7 @@ RestoreOutcome restore(Env& env, const RestoreRequest& request) {
   env.say("restoring checkpoint '" + out.manifest.name + "' into VM '" + request.vm + "'");
   vm::RestorePlan plan;
   plan.on_transfer = env.transfer;
+  plan.rootfs_path = request.rootfs;
   out.restore = vm::restore_checkpoint(env.cfg, *session, out.manifest, request.name,
                                        request.options, request.force, plan);
   return out;

@@ -30,6 +30,9 @@ struct RestoreRequest {
   std::string name;  // the workload's name after restore; empty: as checkpointed
   proto::CriuOptions options;
   bool force = false;
+  // The root filesystem the workload ran on (a directory or tar), when the host's store has
+  // not its base (a checkpoint imported from another host); refused unless the same.
+  std::string rootfs;
 };
 
 struct RestoreOutcome {
