@@ -36,6 +36,8 @@ packages=(
   clang libclang-rt-14-dev
   # man pages and shell completion (and their tests: groff renders, bash and zsh complete)
   groff man-db bash-completion zsh
+  # scripts/rootfs-debian: the Debian root filesystem (python3) test_rootfs_debian runs on
+  debootstrap
   # kcr suite's HTML report is checked in a real browser
   chromium
   # kcr image build --kernel source: Debian's kernel source and what building it takes
