@@ -1,6 +1,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <thread>
 
@@ -9,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/id_mapping.hpp"
 #include "core/names.hpp"
+#include "core/oci_bundle.hpp"
 #include "core/signals.hpp"
 #include "vm/copy.hpp"
 #include "vm/rootfs.hpp"
@@ -55,13 +57,109 @@ std::string join_argv(const google::protobuf::RepeatedPtrField<std::string>& arg
 }
 
 struct RunArgs {
-  std::string vm, name, cwd, cgroupns = "host", memory, rootfs, hostname;
+  std::string vm, name, cwd, cgroupns = "host", memory, rootfs, hostname, bundle, user;
   uint64_t pids_limit = 0;
   std::vector<std::string> env, command, uidmap, gidmap;
 };
 
-void run(Context& ctx, const RunArgs& a) {
-  core::validate_name("workload name", a.name);
+// "UID[:GID]", numeric as in an OCI bundle's process.user (podman's --user takes names too).
+proto::RunUser parse_user(const std::string& text) {
+  auto number = [&](const std::string& s) {
+    if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoull(s) > 4294967294ULL) {
+      throw Error("--user '" + text + "' is not UID[:GID]", "give numbers: --user 1000:1000",
+                  ExitCode::usage);
+    }
+    return static_cast<uint32_t>(std::stoull(s));
+  };
+  proto::RunUser u;
+  auto colon = text.find(':');
+  u.set_uid(number(text.substr(0, colon)));
+  u.set_gid(colon == std::string::npos ? 0 : number(text.substr(colon + 1)));
+  return u;
+}
+
+// What of an OCI bundle kcr run takes: its root, process, hostname, mounts and limits. A
+// namespace or mount a workload in a VM cannot have is refused, naming the field.
+RunArgs from_bundle(const RunArgs& given, const core::OciBundle& b, proto::RunRequest& r) {
+  RunArgs a = given;
+  auto has = [&](const char* ns) {
+    return std::find(b.namespaces.begin(), b.namespaces.end(), ns) != b.namespaces.end();
+  };
+  for (const char* ns : {"pid", "mount", "ipc", "uts"}) {
+    if (!has(ns)) {
+      throw Error(std::string("config.json: linux.namespaces lacks \"") + ns +
+                      "\": kcr runs every workload in pid, mount, ipc and uts namespaces of "
+                      "its own",
+                  "add {\"type\": \"" + std::string(ns) + "\"} to linux.namespaces",
+                  ExitCode::usage);
+    }
+  }
+  for (auto [ns, why] : {std::pair{"network",
+                                   "a workload shares its VM's network (the VM is "
+                                   "its sandbox)"},
+                         {"cgroup",
+                          "a workload with a root filesystem has no cgroup namespace "
+                          "of its own yet"},
+                         {"user",
+                          "a workload with a root filesystem has no user namespace of "
+                          "its own yet"}}) {
+    if (has(ns)) {
+      throw Error(
+          std::string("config.json: linux.namespaces \"") + ns + "\" is not supported: " + why,
+          "remove it from linux.namespaces", ExitCode::usage);
+    }
+  }
+  for (std::size_t i = 0; i < b.mounts.size(); ++i) {
+    const auto& m = b.mounts[i];
+    if (m.type == "bind") {
+      throw Error("config.json: mounts[" + std::to_string(i) + "] (" + m.destination +
+                      ") binds a host path, which a workload inside a VM cannot reach",
+                  "put those files into the bundle's root filesystem, or kcr cp them in",
+                  ExitCode::usage);
+    }
+    auto* out = r.add_mounts();
+    out->set_destination(m.destination);
+    out->set_type(m.type);
+    for (const auto& o : m.options) out->add_options(o);
+  }
+  a.rootfs = b.root_path;
+  a.command = b.args;
+  a.env = b.env;
+  if (a.cwd.empty()) a.cwd = b.cwd;
+  if (a.hostname.empty()) a.hostname = b.hostname;
+  r.set_readonly_root(b.root_readonly);
+  if (a.user.empty()) {
+    auto* u = r.mutable_user();
+    u->set_uid(b.uid);
+    u->set_gid(b.gid);
+    for (auto g : b.additional_gids) u->add_additional_gids(g);
+  }
+  if (a.memory.empty() && b.memory_limit) a.memory = std::to_string(b.memory_limit);
+  if (a.pids_limit == 0 && b.pids_limit > 0) a.pids_limit = static_cast<uint64_t>(b.pids_limit);
+  return a;
+}
+
+void run(Context& ctx, const RunArgs& given) {
+  core::validate_name("workload name", given.name);
+  proto::Request req;
+  auto* r = req.mutable_run();
+  RunArgs a = given;
+  if (!given.bundle.empty()) {
+    if (!given.command.empty() || !given.rootfs.empty()) {
+      throw Error("--bundle takes the command and the root filesystem from its config.json",
+                  "give no command and no --rootfs with --bundle", ExitCode::usage);
+    }
+    a = from_bundle(given, core::read_oci_bundle(given.bundle), *r);
+  } else if (a.command.empty()) {
+    throw Error("no command to run", "give it after --: kcr run VM --name N -- COMMAND",
+                ExitCode::usage);
+  }
+  if (!a.user.empty()) *r->mutable_user() = parse_user(a.user);
+  if ((r->has_user() || r->readonly_root()) && a.rootfs.empty()) {
+    throw Error("--user needs a root filesystem of its own", "add --rootfs DIR|TAR",
+                ExitCode::usage);
+  }
   for (const auto& e : a.env) {
     if (e.find('=') == std::string::npos || e.front() == '=') {
       throw Error("--env '" + e + "' is not KEY=VALUE", {}, ExitCode::usage);
@@ -73,8 +171,6 @@ void run(Context& ctx, const RunArgs& a) {
                 ExitCode::usage);
   }
   vm::VmSession session(ctx.config(), a.vm);
-  proto::Request req;
-  auto* r = req.mutable_run();
   r->set_name(a.name);
   r->set_hostname(a.hostname);
   if (!a.rootfs.empty()) {
@@ -280,7 +376,12 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
                 "Root filesystem of its own: a directory, or a tar archive (.tar, .tar.gz, "
                 ".tar.zst: podman export), under a writable layer of its own");
   r->add_option("--hostname", ra->hostname, "Its hostname (default: the workload's name)");
-  r->add_option("command", ra->command, "Command and arguments, after --")->required();
+  r->add_option("--bundle", ra->bundle,
+                "An OCI runtime bundle (config.json and its root filesystem, as runc takes it): "
+                "its process, root, hostname, mounts and limits; no command then");
+  r->add_option("-u,--user", ra->user,
+                "UID[:GID] the command runs as (with --rootfs or --bundle; default root)");
+  r->add_option("command", ra->command, "Command and arguments, after -- (none with --bundle)");
   add_json_flag(r, ctx);
   r->footer(
       "The workload gets a private /tmp and writes stdout/stderr to a log read with kcr logs.\n"
@@ -294,7 +395,8 @@ void register_workload_commands(CLI::App& app, Context& ctx) {
       "/tmp/c; sleep 1; done'\n"
       "  kcr run demo --name userns --uidmap 0:100000:65536 --cgroupns private -- sleep 1000\n"
       "  kcr run demo --name small --memory 64m --pids-limit 32 -- sh -c 'sleep 1000'\n"
-      "  kcr run demo --name web --rootfs ./rootfs.tar -- python3 -m http.server 8000");
+      "  kcr run demo --name web --rootfs ./rootfs.tar -- python3 -m http.server 8000\n"
+      "  kcr run demo --name app --bundle ./bundle   # runc's layout; --memory etc. override it");
   r->callback([&ctx, ra] { run(ctx, *ra); });
 
   auto ea = std::make_shared<ExecArgs>();

@@ -565,6 +565,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
     root =
         prepare_root(request.name(), saved_root->digest, saved_root->hostname, target.images_dir);
     root_guard.name = request.name();
+    root->readonly = saved_root->readonly;  // for the next checkpoint
     target.root = root->merged;
     for (const auto& [path, source] : rootfs_external_sources(*root)) {
       target.external_mounts.push_back({path, source});
@@ -598,12 +599,24 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
     if (pid == 0 || ::kill(pid, 0) != 0) {
       ok = false;
       result.output += "\nkcr-agent: criu wrote no valid pidfile";
-    } else if (int err = core::agent_fault_point("restore.agent-after-criu")) {
-      // As if the reply could not be made: the restored tree must not outlive the failure.
-      ::kill(pid, SIGKILL);
-      if (daemon > 0) kill_and_reap(daemon);
-      throw Error(std::string("the restored workload could not be recorded: ") +
-                  std::strerror(err));
+    } else if (saved_root && saved_root->readonly) {
+      try {
+        make_root_readonly(pid);
+      } catch (const Error&) {
+        // Writable where it was read-only: not the workload that was checkpointed.
+        ::kill(pid, SIGKILL);
+        if (daemon > 0) kill_and_reap(daemon);
+        throw;
+      }
+    }
+    if (ok) {
+      if (int err = core::agent_fault_point("restore.agent-after-criu")) {
+        // As if the reply could not be made: the restored tree must not outlive the failure.
+        ::kill(pid, SIGKILL);
+        if (daemon > 0) kill_and_reap(daemon);
+        throw Error(std::string("the restored workload could not be recorded: ") +
+                    std::strerror(err));
+      }
     }
   }
   if (!ok) {

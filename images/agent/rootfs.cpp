@@ -1,6 +1,7 @@
 #include "images/agent/rootfs.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -122,6 +123,34 @@ UniqueFd ensure_file(int parent, const char* name, const std::string& shown) {
   return UniqueFd(fd);
 }
 
+// The directory at the absolute PATH inside TOP, each missing component made (0755); no
+// component may be a link or anything but a directory.
+UniqueFd open_dir_beneath(int top, const std::string& path) {
+  UniqueFd dir(::fcntl(top, F_DUPFD_CLOEXEC, 3));
+  if (!dir) throw_errno("dup");
+  std::size_t at = 1;
+  while (at < path.size()) {
+    std::size_t end = path.find('/', at);
+    if (end == std::string::npos) end = path.size();
+    const std::string name = path.substr(at, end - at);
+    const std::string shown = path.substr(0, end);
+    struct stat st {};
+    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+      throw Error("the mount point " + path + " passes through " + shown +
+                      ", which is not a directory in the root filesystem",
+                  "mount it elsewhere, or make " + shown + " a directory");
+    }
+    if (::mkdirat(dir.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+      throw_errno("mkdir " + shown);
+    }
+    int next = ::openat(dir.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) throw_errno("open " + shown);
+    dir = UniqueFd(next);
+    at = end + 1;
+  }
+  return dir;
+}
+
 std::string fd_path(const UniqueFd& fd) {
   return "/proc/self/fd/" + std::to_string(fd.get());
 }
@@ -192,6 +221,55 @@ void make_dev(int root, const std::string& shm) {
 }
 
 }  // namespace
+
+MountOptions parse_mount_options(const google::protobuf::RepeatedPtrField<std::string>& options) {
+  static const std::pair<const char*, unsigned long> k_flags[] = {
+      {"ro", MS_RDONLY},         {"nosuid", MS_NOSUID},           {"nodev", MS_NODEV},
+      {"noexec", MS_NOEXEC},     {"noatime", MS_NOATIME},         {"nodiratime", MS_NODIRATIME},
+      {"relatime", MS_RELATIME}, {"strictatime", MS_STRICTATIME}, {"sync", MS_SYNCHRONOUS}};
+  static const char* const k_ignored[] = {"rw", "suid", "dev", "exec", "async", "atime"};
+  MountOptions out;
+  for (const auto& option : options) {
+    bool known = false;
+    for (auto [word, flag] : k_flags) {
+      if (option == word) {
+        out.flags |= flag;
+        known = true;
+      }
+    }
+    for (const char* word : k_ignored) known = known || option == word;
+    if (known) continue;
+    if (option == "bind" || option == "rbind" || option.find("private") != std::string::npos ||
+        option.find("shared") != std::string::npos || option.find("slave") != std::string::npos) {
+      throw Error("mount option '" + option + "' is not one kcr honours here",
+                  "kcr makes every mount of a workload private itself");
+    }
+    if (option.empty() || option.find(',') != std::string::npos) {
+      throw Error("mount option '" + option + "' is not valid");
+    }
+    out.data += (out.data.empty() ? "" : ",") + option;
+  }
+  return out;
+}
+
+void take_mounts(const proto::RunRequest& request, WorkloadRoot& root) {
+  root.readonly = request.readonly_root();
+  for (const auto& m : request.mounts()) {
+    const std::string& d = m.destination();
+    bool clean = d.size() > 1 && d.size() < 4096 && d[0] == '/' && d.back() != '/' &&
+                 d.find("//") == std::string::npos && d.find('\0') == std::string::npos;
+    for (const char* bad : {"/./", "/../"})
+      clean = clean && (d + "/").find(bad) == std::string::npos;
+    if (!clean) throw Error("mount destination '" + d + "' is not a clean absolute path");
+    const std::string& t = m.type();
+    if (t != "tmpfs" && t != "proc" && t != "sysfs" && t != "devpts" && t != "mqueue") {
+      throw Error("mount of type '" + t + "' at " + d + " is not one kcr makes",
+                  "kcr makes tmpfs, proc, sysfs, devpts and mqueue mounts");
+    }
+    parse_mount_options(m.options());
+    root.mounts.push_back(m);
+  }
+}
 
 bool is_base_digest(std::string_view digest) {
   if (digest.size() != 71 || digest.substr(0, 7) != "sha256:") return false;
@@ -397,6 +475,15 @@ void enter_root(const WorkloadRoot& root) {
   mount_on(proc, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "/proc");
   UniqueFd sys = ensure_dir(top.get(), "sys", "/sys");
   mount_on(sys, "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "/sys");
+  // The cgroup hierarchy, read-only, as a container sees it (its limits are readable).
+  sys = reopen(top.get(), "sys", "/sys");
+  UniqueFd fs_dir(::openat(sys.get(), "fs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd cgroup(
+      fs_dir ? ::openat(fs_dir.get(), "cgroup", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+             : -1);
+  if (!cgroup) throw_errno("open /sys/fs/cgroup");
+  mount_on(cgroup, "cgroup2", "cgroup2", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
+           "/sys/fs/cgroup");
 
   UniqueFd etc = ensure_dir(top.get(), "etc", "/etc");
   for (const char* f : k_etc_files) {
@@ -408,6 +495,26 @@ void enter_root(const WorkloadRoot& root) {
     }
   }
 
+  // An OCI bundle's mounts: the ones kcr makes anyway are there already.
+  for (const auto& m : root.mounts) {
+    const std::string& d = m.destination();
+    if ((d == "/proc" && m.type() == "proc") || (d == "/sys" && m.type() == "sysfs") ||
+        (d == "/dev/pts" && m.type() == "devpts") ||
+        ((d == "/dev" || d == "/dev/shm") && m.type() == "tmpfs")) {
+      continue;
+    }
+    MountOptions o = parse_mount_options(m.options());
+    if (m.type() == "sysfs") o.flags |= MS_RDONLY;  // the guest's /sys is not the workload's
+    UniqueFd at = open_dir_beneath(top.get(), d);
+    mount_on(at, m.type().c_str(), m.type().c_str(), o.flags,
+             o.data.empty() ? nullptr : o.data.c_str(), d);
+  }
+  // Read-only to the workload: this mount only, the overlay under it stays writable (CRIU's
+  // restore writes into the root it is given).
+  if (root.readonly && ::mount(nullptr, fd_path(top).c_str(), nullptr,
+                               MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
+    throw_errno("make the root read-only");
+  }
   if (::fchdir(top.get()) != 0) throw_errno("chdir " + root.merged);
   if (::syscall(SYS_pivot_root, ".", ".") != 0) throw_errno("pivot_root into " + root.merged);
   if (::umount2(".", MNT_DETACH) != 0) throw_errno("detach the guest's root");
@@ -428,7 +535,9 @@ std::vector<std::pair<std::string, std::string>> rootfs_external_sources(const W
 
 void save_root(const WorkloadRoot& root, const std::string& images_dir) {
   core::write_file_atomic(images_dir + "/" + k_rootfs_file,
-                          "digest " + root.digest + "\nhostname " + root.hostname + "\n", 0644);
+                          "digest " + root.digest + "\nhostname " + root.hostname + "\nreadonly " +
+                              (root.readonly ? "1" : "0") + "\n",
+                          0644);
   for (const char* f : k_etc_files) {
     auto text = core::try_read_file(root.etc + "/" + f, k_etc_file_max);
     if (!text) throw Error(std::string("cannot read the workload's /etc/") + f);
@@ -450,12 +559,30 @@ std::optional<SavedRoot> read_rootfs_file(const std::string& images_dir) {
     std::string_view line(text->data() + at, end - at);
     if (line.starts_with("digest ")) saved.digest = std::string(line.substr(7));
     if (line.starts_with("hostname ")) saved.hostname = std::string(line.substr(9));
+    if (line == "readonly 1") saved.readonly = true;
     at = end + 1;
   }
   if (!is_base_digest(saved.digest) || saved.hostname.empty() || saved.hostname.size() > 64) {
     throw Error(std::string("the checkpoint's ") + k_rootfs_file + " is malformed");
   }
   return saved;
+}
+
+void make_root_readonly(pid_t pid) {
+  const std::string ns = "/proc/" + std::to_string(pid) + "/ns/mnt";
+  UniqueFd fd(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open " + ns);
+  pid_t child = ::fork();
+  if (child < 0) throw_errno("fork");
+  if (child == 0) {
+    bool ok = ::setns(fd.get(), CLONE_NEWNS) == 0 && ::chdir("/") == 0 &&
+              ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == 0;
+    _exit(ok ? 0 : 1);
+  }
+  int status = wait_for_child(child, Clock::now() + std::chrono::seconds(10));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw Error("the restored workload's root could not be made read-only again");
+  }
 }
 
 }  // namespace kcr::agent

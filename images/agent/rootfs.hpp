@@ -69,17 +69,31 @@ struct WorkloadRoot {
   std::string name;
   std::string digest;
   std::string hostname;
-  std::string dir;     // k_roots_dir/NAME
-  std::string upper;   // DIR/upper: the workload's changes
-  std::string merged;  // DIR/merged: the overlay of the base and upper
-  std::string etc;     // DIR/etc: hosts, hostname, resolv.conf, bind-mounted into it
+  std::string dir;        // k_roots_dir/NAME
+  std::string upper;      // DIR/upper: the workload's changes
+  std::string merged;     // DIR/merged: the overlay of the base and upper
+  std::string etc;        // DIR/etc: hosts, hostname, resolv.conf, bind-mounted into it
+  bool readonly = false;  // read-only to the workload (OCI root.readonly)
+  std::vector<proto::RunMount> mounts;  // more mounts inside it (an OCI bundle's)
 };
+
+// Mount flags and the filesystem's data string of OCI/mount(8) OPTIONS ("ro", "nosuid",
+// "size=64m", ...). Throws kcr::Error on an option that is a flag of bind mounts only.
+struct MountOptions {
+  unsigned long flags = 0;
+  std::string data;
+};
+MountOptions parse_mount_options(const google::protobuf::RepeatedPtrField<std::string>& options);
 
 // Makes NAME's root over the base DIGEST (which must be in the guest): when FROM_IMAGES is set
 // (a restore), the upper layer and the /etc files come from the checkpoint's images there.
 // Throws kcr::Error; leaves nothing behind on failure.
 WorkloadRoot prepare_root(const std::string& name, const std::string& digest,
                           const std::string& hostname, const std::string& from_images = {});
+
+// Checks REQUEST's mounts (each destination absolute and clean, each type one kcr makes) and
+// fills ROOT's mounts and readonly from it; throws kcr::Error naming the mount.
+void take_mounts(const proto::RunRequest& request, WorkloadRoot& root);
 
 // Unmounts and removes NAME's root, if any; never throws.
 void remove_root(const std::string& name);
@@ -117,7 +131,12 @@ void save_root(const WorkloadRoot& root, const std::string& images_dir);
 struct SavedRoot {
   std::string digest;
   std::string hostname;
+  bool readonly = false;
 };
 std::optional<SavedRoot> read_rootfs_file(const std::string& images_dir);
+
+// After a restore of a workload whose root was read-only: makes it so again in the mount
+// namespace of PID (CRIU restores into a writable root and keeps it writable). Throws kcr::Error.
+void make_root_readonly(pid_t pid);
 
 }  // namespace kcr::agent

@@ -87,8 +87,8 @@ void private_mounts(int error_fd) {
 // With a root filesystem of its own, /proc is mounted already and the init is kcr-init in its
 // /run (SELF).
 [[noreturn]] void exec_init(const std::string& hostname, const std::string& cwd, const char* self,
-                            char** init_argv, char** envp, int error_fd,
-                            bool proc_mounted = false) {
+                            char** init_argv, char** envp, int error_fd, bool proc_mounted = false,
+                            const proto::RunUser* user = nullptr) {
   if (!proc_mounted &&
       ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     fail_setup(error_fd, "mount /proc");
@@ -112,6 +112,15 @@ void private_mounts(int error_fd) {
   if (log_fd > STDERR_FILENO) ::close(log_fd);
   const std::string dir = cwd.empty() ? "/" : cwd;
   if (::chdir(dir.c_str()) != 0) fail_setup(error_fd, "chdir " + dir);
+  if (user) {
+    std::vector<gid_t> groups(user->additional_gids().begin(), user->additional_gids().end());
+    if (::setgroups(groups.size(), groups.data()) != 0 ||
+        ::setresgid(user->gid(), user->gid(), user->gid()) != 0 ||
+        ::setresuid(user->uid(), user->uid(), user->uid()) != 0) {
+      fail_setup(error_fd,
+                 "become user " + std::to_string(user->uid()) + ":" + std::to_string(user->gid()));
+    }
+  }
 
   // Signals stay blocked across the exec, so none is lost before the init waits for them.
   sigset_t all;
@@ -133,7 +142,8 @@ void private_mounts(int error_fd) {
 // The same for a workload with a root filesystem of its own: its mounts inside ROOT, then
 // kcr-init from its /run.
 [[noreturn]] void workload_init_in_root(const WorkloadRoot& root, const std::string& cwd,
-                                        char** init_argv, char** envp, int error_fd) {
+                                        char** init_argv, char** envp, int error_fd,
+                                        const proto::RunUser* user) {
   keep_only({&error_fd});
   try {
     enter_root(root);
@@ -143,7 +153,7 @@ void private_mounts(int error_fd) {
     (void)ignored;
     _exit(126);
   }
-  exec_init(root.hostname, cwd, k_rootfs_init_path, init_argv, envp, error_fd, true);
+  exec_init(root.hostname, cwd, k_rootfs_init_path, init_argv, envp, error_fd, true, user);
 }
 
 // What a workload with a user or cgroup namespace of its own needs besides the rest.
@@ -361,6 +371,11 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
   // A root filesystem of its own: an overlay over the base the host put into the guest.
   std::optional<WorkloadRoot> root;
   RootGuard root_guard;
+  if (request.rootfs_digest().empty() &&
+      (request.readonly_root() || !request.mounts().empty() || request.has_user())) {
+    throw Error("a read-only root, mounts and a user need a root filesystem of its own",
+                "give it one: kcr run --rootfs or --bundle");
+  }
   if (!request.rootfs_digest().empty()) {
     if (own.user || own.cgroup) {
       throw Error(
@@ -370,6 +385,7 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
     }
     root = prepare_root(name, request.rootfs_digest(), hostname);
     root_guard.name = name;
+    take_mounts(request, *root);
   }
   Limits limits;
   limits.memory_max = request.memory_max();
@@ -407,7 +423,7 @@ const Workload& WorkloadTable::run(const proto::RunRequest& request) {
     if (pid == 0) {
       if (root) {
         workload_init_in_root(*root, request.cwd(), c_init_argv.data(), c_env.data(),
-                              error_write.get());
+                              error_write.get(), request.has_user() ? &request.user() : nullptr);
       }
       workload_init(hostname, request.cwd(), self, c_init_argv.data(), c_env.data(),
                     error_write.get());

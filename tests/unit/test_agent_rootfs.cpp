@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
+
 #include <fstream>
 
 #include "core/error.hpp"
@@ -61,4 +63,47 @@ TEST(AgentRootfs, ExternalMountsAreTheRootAndTheThreeEtcFiles) {
   }
   EXPECT_EQ(sources[0].second, root.merged);
   EXPECT_EQ(sources[2].second, "/run/kcr-roots/w/etc/hostname");
+}
+
+namespace {
+
+google::protobuf::RepeatedPtrField<std::string> options(std::initializer_list<const char*> list) {
+  google::protobuf::RepeatedPtrField<std::string> out;
+  for (const char* o : list) *out.Add() = o;
+  return out;
+}
+
+}  // namespace
+
+// An OCI mount's options: flags become flags, the rest the filesystem's data; what would
+// change propagation (kcr makes every mount private) or bind is refused.
+TEST(AgentRootfs, MountOptionsSplitIntoFlagsAndData) {
+  auto o = parse_mount_options(options({"nosuid", "nodev", "mode=1777", "size=8m", "rw", "ro"}));
+  EXPECT_EQ(o.flags, static_cast<unsigned long>(MS_NOSUID | MS_NODEV | MS_RDONLY));
+  EXPECT_EQ(o.data, "mode=1777,size=8m");
+  EXPECT_EQ(parse_mount_options(options({})).data, "");
+  for (const char* bad : {"rbind", "bind", "rshared", "private", "rslave", "a,b", ""}) {
+    EXPECT_THROW(parse_mount_options(options({bad})), kcr::Error) << bad;
+  }
+}
+
+TEST(AgentRootfs, OnlyCleanDestinationsOfKnownTypesAreTaken) {
+  kcr::proto::RunRequest r;
+  r.set_readonly_root(true);
+  auto* m = r.add_mounts();
+  m->set_destination("/scratch");
+  m->set_type("tmpfs");
+  WorkloadRoot root;
+  take_mounts(r, root);
+  EXPECT_TRUE(root.readonly);
+  ASSERT_EQ(root.mounts.size(), 1u);
+  for (const char* bad : {"scratch", "/", "/a/../b", "/a//b", "/a/", "/a/./b", "/.."}) {
+    WorkloadRoot other;
+    m->set_destination(bad);
+    EXPECT_THROW(take_mounts(r, other), kcr::Error) << bad;
+  }
+  m->set_destination("/x");
+  m->set_type("ext4");
+  WorkloadRoot other;
+  EXPECT_THROW(take_mounts(r, other), kcr::Error);
 }
