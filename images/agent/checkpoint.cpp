@@ -201,6 +201,10 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   TreeGuard rounds_guard(pre_dump ? std::string() : rounds_dir);
   make_dir(target.work_dir);
 
+  // CRIU cannot seize the tasks of a frozen cgroup (an engine froze it first): thaw it.
+  for (const auto& group : thaw_cgroup_of(pid)) {
+    log_always("thawed the frozen cgroup " + group + " of workload '" + name + "' for CRIU");
+  }
   Streamer streamer(id, checkpoint_chunk_bytes(request.chunk_bytes()), send);
   auto start = Clock::now();
   std::optional<StatusPipe> status_pipe;

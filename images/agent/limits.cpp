@@ -1,6 +1,7 @@
 #include "images/agent/limits.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <string>
@@ -74,15 +75,44 @@ std::optional<Limits> read_limits_file(const std::string& images_dir) {
   return l;
 }
 
-void join_cgroup_of(pid_t pid) {
+namespace {
+
+// The cgroup v2 path PID is in ("/kcr/NAME"); empty for the root or when unknown.
+std::string cgroup_of(pid_t pid) {
   auto text = core::try_read_file("/proc/" + std::to_string(pid) + "/cgroup", 4096);
-  if (!text) return;
-  // cgroup v2 only: "0::/kcr/NAME"
+  if (!text) return {};
   auto at = text->find("0::");
-  if (at == std::string::npos) return;
+  if (at == std::string::npos) return {};
   std::string path = core::trim(text->substr(at + 3, text->find('\n', at) - at - 3));
-  if (path.empty() || path == "/" || path.find("..") != std::string::npos) return;
-  write_control(std::string(k_cgroup_fs) + path + "/cgroup.procs", "0");
+  if (path.empty() || path == "/" || path.find("..") != std::string::npos) return {};
+  return path;
+}
+
+}  // namespace
+
+void join_cgroup_of(pid_t pid) {
+  std::string path = cgroup_of(pid);
+  if (!path.empty()) write_control(std::string(k_cgroup_fs) + path + "/cgroup.procs", "0");
+}
+
+std::vector<std::string> thaw_cgroup_of(pid_t pid) {
+  std::vector<std::string> thawed;
+  std::string path = cgroup_of(pid);
+  for (std::string at = path; !at.empty(); at = at.substr(0, at.rfind('/'))) {
+    const std::string dir = std::string(k_cgroup_fs) + at;
+    if (core::trim(core::try_read_file(dir + "/cgroup.freeze", 16).value_or("0")) != "1") continue;
+    write_control(dir + "/cgroup.freeze", "0");
+    thawed.push_back(at);
+  }
+  if (thawed.empty()) return thawed;
+  // Thawing is asynchronous: wait until the workload's group says it is no longer frozen.
+  const std::string events = std::string(k_cgroup_fs) + path + "/cgroup.events";
+  for (int i = 0; i < 500; ++i) {
+    auto text = core::try_read_file(events, 4096).value_or("");
+    if (text.find("frozen 1") == std::string::npos) return thawed;
+    ::usleep(10000);
+  }
+  throw Error("the workload's cgroup " + path + " did not thaw within 5 s");
 }
 
 }  // namespace kcr::agent

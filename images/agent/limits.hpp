@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kcr::agent {
 
@@ -33,5 +34,9 @@ std::optional<Limits> read_limits_file(const std::string& images_dir);
 // Moves the calling process into the cgroup PID is in (kcr exec joins the
 // workload's, so its limits count what exec runs).
 void join_cgroup_of(pid_t pid);
+
+// Thaws the cgroup PID is in, and each above it, that is frozen (cgroup.freeze 1: an engine
+// froze it), and waits until it is: CRIU cannot seize frozen tasks. Returns the groups thawed.
+std::vector<std::string> thaw_cgroup_of(pid_t pid);
 
 }  // namespace kcr::agent

@@ -32,6 +32,19 @@ check_limits() {
 }
 check_limits demo lim
 
+# A frozen cgroup (an engine freezes a container before its checkpoint): CRIU cannot seize
+# frozen tasks, so kcr thaws it first (the Kata prototype's hazard). Frozen from outside it.
+kcr run demo --name side -- sleep 100000 >/dev/null || fail "run side"
+kcr exec demo side -- sh -c 'echo 1 >/sys/fs/cgroup/kcr/lim/cgroup.freeze' || fail "freeze"
+wait_for "the group is frozen" 10 \
+  sh -c "'$KCR' exec demo side -- grep -q 'frozen 1' /sys/fs/cgroup/kcr/lim/cgroup.events"
+kcr -q checkpoint demo lim -o was-frozen --leave-running >/dev/null ||
+  fail "checkpoint a workload of a frozen cgroup"
+expect_eq "it was thawed for CRIU" "0" \
+  "$(kcr exec demo side -- cat /sys/fs/cgroup/kcr/lim/cgroup.freeze)"
+expect_contains "and runs" "running" "$(kcr ps demo | grep lim)"
+kcr -q checkpoints rm was-frozen
+
 kcr -q checkpoint demo lim -o limited || fail "checkpoint"
 expect_true "the limits travel in the checkpoint" \
   test -s "$KCR_DATA_DIR/checkpoints/limited/images/kcr-limits.txt"
