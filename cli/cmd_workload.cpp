@@ -112,16 +112,27 @@ RunArgs from_bundle(const RunArgs& given, const core::OciBundle& b, proto::RunRe
   }
   for (std::size_t i = 0; i < b.mounts.size(); ++i) {
     const auto& m = b.mounts[i];
-    if (m.type == "bind") {
-      throw Error("config.json: mounts[" + std::to_string(i) + "] (" + m.destination +
-                      ") binds a host path, which a workload inside a VM cannot reach",
-                  "put those files into the bundle's root filesystem, or kcr cp them in",
-                  ExitCode::usage);
-    }
     auto* out = r.add_mounts();
     out->set_destination(m.destination);
     out->set_type(m.type);
-    for (const auto& o : m.options) out->add_options(o);
+    if (m.type == "bind") {
+      // A bind of a path inside the bundle's own root filesystem, which goes into the guest
+      // with it; a host path a workload inside a VM cannot reach.
+      const std::string& root = b.root_path;
+      if (m.source.size() <= root.size() + 1 || m.source.compare(0, root.size(), root) != 0 ||
+          m.source[root.size()] != '/') {
+        throw Error("config.json: mounts[" + std::to_string(i) + "] (" + m.destination +
+                        ") binds the host path " + m.source +
+                        ", which a workload inside a VM cannot reach",
+                    "bind a path inside the bundle's root filesystem, or put the files there "
+                    "(or kcr cp them in)",
+                    ExitCode::usage);
+      }
+      out->set_source(m.source.substr(root.size()));
+    }
+    for (const auto& o : m.options) {
+      if (o != "bind" && o != "rbind") out->add_options(o);
+    }
   }
   a.rootfs = b.root_path;
   a.command = b.args;

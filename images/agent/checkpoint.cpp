@@ -570,6 +570,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
         prepare_root(request.name(), saved_root->digest, saved_root->hostname, target.images_dir);
     root_guard.name = request.name();
     root->readonly = saved_root->readonly;  // for the next checkpoint
+    root->readonly_binds = saved_root->readonly_binds;
     target.root = root->merged;
     for (const auto& [path, source] : rootfs_external_sources(*root)) {
       target.external_mounts.push_back({path, source});
@@ -603,9 +604,9 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
     if (pid == 0 || ::kill(pid, 0) != 0) {
       ok = false;
       result.output += "\nkcr-agent: criu wrote no valid pidfile";
-    } else if (saved_root && saved_root->readonly) {
+    } else if (saved_root) {
       try {
-        make_root_readonly(pid);
+        make_readonly_again(pid, *saved_root);
       } catch (const Error&) {
         // Writable where it was read-only: not the workload that was checkpointed.
         ::kill(pid, SIGKILL);

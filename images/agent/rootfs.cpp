@@ -1,6 +1,7 @@
 #include "images/agent/rootfs.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -252,21 +253,74 @@ MountOptions parse_mount_options(const google::protobuf::RepeatedPtrField<std::s
   return out;
 }
 
+namespace {
+
+// An absolute path without empty, "." or ".." components.
+bool is_clean_path(const std::string& p) {
+  if (p.empty() || p[0] != '/' || p.size() >= 4096 || p.find('\0') != std::string::npos) {
+    return false;
+  }
+  if (p == "/") return true;
+  if (p.back() == '/' || p.find("//") != std::string::npos) return false;
+  const std::string dotted = p + "/";
+  return dotted.find("/./") == std::string::npos && dotted.find("/../") == std::string::npos;
+}
+
+// Binds SOURCE (resolved inside TOP: its links cannot leave the root) onto the absolute
+// DESTINATION inside TOP, a directory or file like the source, read-only with "ro".
+void bind_inside(int top, const proto::RunMount& m, const MountOptions& o) {
+  struct open_how how {};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  UniqueFd src(
+      static_cast<int>(::syscall(SYS_openat2, top, m.source().c_str() + 1, &how, sizeof how)));
+  if (!src) throw_errno("open the bind mount source " + m.source());
+  struct stat st {};
+  if (::fstat(src.get(), &st) != 0) throw_errno("stat " + m.source());
+  const std::string& d = m.destination();
+  // The destination, made like the source when missing; opened again after the mount, the
+  // same path names the mount.
+  auto open_destination = [&] {
+    if (S_ISDIR(st.st_mode)) return open_dir_beneath(top, d);
+    const std::string parent = d.substr(0, d.rfind('/'));
+    UniqueFd dir = open_dir_beneath(top, parent.empty() ? "/" : parent);
+    return ensure_file(dir.get(), d.substr(d.rfind('/') + 1).c_str(), d);
+  };
+  UniqueFd dst = open_destination();
+  if (::mount(fd_path(src).c_str(), fd_path(dst).c_str(), nullptr, MS_BIND | MS_REC, nullptr) !=
+      0) {
+    throw_errno("bind-mount " + m.source() + " on " + d);
+  }
+  if (o.flags & MS_RDONLY) {
+    UniqueFd mounted = open_destination();
+    if (::mount(nullptr, fd_path(mounted).c_str(), nullptr, MS_REMOUNT | MS_BIND | o.flags,
+                nullptr) != 0) {
+      throw_errno("make the bind mount at " + d + " read-only");
+    }
+  }
+}
+
+}  // namespace
+
 void take_mounts(const proto::RunRequest& request, WorkloadRoot& root) {
   root.readonly = request.readonly_root();
   for (const auto& m : request.mounts()) {
     const std::string& d = m.destination();
-    bool clean = d.size() > 1 && d.size() < 4096 && d[0] == '/' && d.back() != '/' &&
-                 d.find("//") == std::string::npos && d.find('\0') == std::string::npos;
-    for (const char* bad : {"/./", "/../"})
-      clean = clean && (d + "/").find(bad) == std::string::npos;
-    if (!clean) throw Error("mount destination '" + d + "' is not a clean absolute path");
-    const std::string& t = m.type();
-    if (t != "tmpfs" && t != "proc" && t != "sysfs" && t != "devpts" && t != "mqueue") {
-      throw Error("mount of type '" + t + "' at " + d + " is not one kcr makes",
-                  "kcr makes tmpfs, proc, sysfs, devpts and mqueue mounts");
+    if (d == "/" || !is_clean_path(d)) {
+      throw Error("mount destination '" + d + "' is not a clean absolute path");
     }
-    parse_mount_options(m.options());
+    const std::string& t = m.type();
+    if (t != "tmpfs" && t != "proc" && t != "sysfs" && t != "devpts" && t != "mqueue" &&
+        t != "bind") {
+      throw Error("mount of type '" + t + "' at " + d + " is not one kcr makes",
+                  "kcr makes tmpfs, proc, sysfs, devpts, mqueue and bind mounts");
+    }
+    if (t == "bind" && (!is_clean_path(m.source()) || m.source() == "/")) {
+      throw Error("the bind mount at " + d + " has no clean source inside the root filesystem");
+    }
+    if (t == "bind" && (parse_mount_options(m.options()).flags & MS_RDONLY)) {
+      root.readonly_binds.push_back(d);
+    }
     root.mounts.push_back(m);
   }
 }
@@ -504,6 +558,10 @@ void enter_root(const WorkloadRoot& root) {
       continue;
     }
     MountOptions o = parse_mount_options(m.options());
+    if (m.type() == "bind") {
+      bind_inside(top.get(), m, o);
+      continue;
+    }
     if (m.type() == "sysfs") o.flags |= MS_RDONLY;  // the guest's /sys is not the workload's
     UniqueFd at = open_dir_beneath(top.get(), d);
     mount_on(at, m.type().c_str(), m.type().c_str(), o.flags,
@@ -512,7 +570,7 @@ void enter_root(const WorkloadRoot& root) {
   // Read-only to the workload: this mount only, the overlay under it stays writable (CRIU's
   // restore writes into the root it is given).
   if (root.readonly && ::mount(nullptr, fd_path(top).c_str(), nullptr,
-                               MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
+                               MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, nullptr) != 0) {
     throw_errno("make the root read-only");
   }
   if (::fchdir(top.get()) != 0) throw_errno("chdir " + root.merged);
@@ -534,10 +592,10 @@ std::vector<std::pair<std::string, std::string>> rootfs_external_sources(const W
 }
 
 void save_root(const WorkloadRoot& root, const std::string& images_dir) {
-  core::write_file_atomic(images_dir + "/" + k_rootfs_file,
-                          "digest " + root.digest + "\nhostname " + root.hostname + "\nreadonly " +
-                              (root.readonly ? "1" : "0") + "\n",
-                          0644);
+  std::string text = "digest " + root.digest + "\nhostname " + root.hostname + "\nreadonly " +
+                     (root.readonly ? "1" : "0") + "\n";
+  for (const auto& b : root.readonly_binds) text += "readonly-bind " + b + "\n";
+  core::write_file_atomic(images_dir + "/" + k_rootfs_file, text, 0644);
   for (const char* f : k_etc_files) {
     auto text = core::try_read_file(root.etc + "/" + f, k_etc_file_max);
     if (!text) throw Error(std::string("cannot read the workload's /etc/") + f);
@@ -560,6 +618,12 @@ std::optional<SavedRoot> read_rootfs_file(const std::string& images_dir) {
     if (line.starts_with("digest ")) saved.digest = std::string(line.substr(7));
     if (line.starts_with("hostname ")) saved.hostname = std::string(line.substr(9));
     if (line == "readonly 1") saved.readonly = true;
+    if (line.starts_with("readonly-bind ")) {
+      saved.readonly_binds.emplace_back(line.substr(14));
+      if (!is_clean_path(saved.readonly_binds.back()) || saved.readonly_binds.size() > 256) {
+        throw Error(std::string("the checkpoint's ") + k_rootfs_file + " is malformed");
+      }
+    }
     at = end + 1;
   }
   if (!is_base_digest(saved.digest) || saved.hostname.empty() || saved.hostname.size() > 64) {
@@ -568,20 +632,34 @@ std::optional<SavedRoot> read_rootfs_file(const std::string& images_dir) {
   return saved;
 }
 
-void make_root_readonly(pid_t pid) {
+void make_readonly_again(pid_t pid, const SavedRoot& saved) {
+  if (!saved.readonly && saved.readonly_binds.empty()) return;
   const std::string ns = "/proc/" + std::to_string(pid) + "/ns/mnt";
   UniqueFd fd(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw_errno("open " + ns);
   pid_t child = ::fork();
   if (child < 0) throw_errno("fork");
   if (child == 0) {
-    bool ok = ::setns(fd.get(), CLONE_NEWNS) == 0 && ::chdir("/") == 0 &&
-              ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == 0;
+    bool ok = ::setns(fd.get(), CLONE_NEWNS) == 0 && ::chdir("/") == 0;
+    std::vector<std::string> paths = saved.readonly_binds;
+    if (saved.readonly) paths.insert(paths.begin(), "/");
+    for (const auto& p : paths) {
+      // The flags the mount has beside read-only stay (a bind remount replaces them all).
+      struct statvfs vfs {};
+      unsigned long keep = 0;
+      if (ok && ::statvfs(p.c_str(), &vfs) == 0) {
+        if (vfs.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+        if (vfs.f_flag & ST_NODEV) keep |= MS_NODEV;
+        if (vfs.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+      }
+      ok = ok && ::mount(nullptr, p.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | keep,
+                         nullptr) == 0;
+    }
     _exit(ok ? 0 : 1);
   }
   int status = wait_for_child(child, Clock::now() + std::chrono::seconds(10));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw Error("the restored workload's root could not be made read-only again");
+    throw Error("the restored workload's root or bind mounts could not be made read-only again");
   }
 }
 

@@ -75,6 +75,8 @@ struct WorkloadRoot {
   std::string etc;        // DIR/etc: hosts, hostname, resolv.conf, bind-mounted into it
   bool readonly = false;  // read-only to the workload (OCI root.readonly)
   std::vector<proto::RunMount> mounts;  // more mounts inside it (an OCI bundle's)
+  // Its read-only bind mounts: CRIU restores them writable, the agent makes them so again.
+  std::vector<std::string> readonly_binds;
 };
 
 // Mount flags and the filesystem's data string of OCI/mount(8) OPTIONS ("ro", "nosuid",
@@ -132,11 +134,13 @@ struct SavedRoot {
   std::string digest;
   std::string hostname;
   bool readonly = false;
+  std::vector<std::string> readonly_binds;
 };
 std::optional<SavedRoot> read_rootfs_file(const std::string& images_dir);
 
-// After a restore of a workload whose root was read-only: makes it so again in the mount
-// namespace of PID (CRIU restores into a writable root and keeps it writable). Throws kcr::Error.
-void make_root_readonly(pid_t pid);
+// After a restore of a workload whose root or bind mounts were read-only: makes them so again
+// in the mount namespace of PID (CRIU restores into a writable root and leaves it, and binds
+// of it, writable). Throws kcr::Error.
+void make_readonly_again(pid_t pid, const SavedRoot& saved);
 
 }  // namespace kcr::agent

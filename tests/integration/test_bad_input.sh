@@ -61,7 +61,7 @@ expect_failure "bad workload name" "workload name '../x' is not valid" kcr run d
 kcr run demo --name w -- sleep 1000 >/dev/null || fail "run w"
 expect_failure "duplicate workload" "workload 'w' already exists" kcr run demo --name w -- true
 expect_failure "bad signal" "'NOPE' is not a signal" kcr kill demo w --signal NOPE
-expect_failure "missing command" "command is required" kcr run demo --name x
+expect_failure "missing command" "no command to run" kcr run demo --name x
 expect_failure "bad env" "is not KEY=VALUE" kcr run demo --name y -e FOO -- true
 expect_failure "kill unknown workload" "no workload named 'ghost'" kcr kill demo ghost
 

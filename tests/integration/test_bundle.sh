@@ -14,6 +14,8 @@ for applet in sh cat echo sleep test touch id hostname tail grep head; do
   ln -s busybox "$bundle/rootfs/bin/$applet"
 done
 echo "app:x:1000:1000::/tmp:/bin/sh" >"$bundle/rootfs/etc/passwd"
+mkdir -p "$bundle/rootfs/srv"
+echo "shared from the rootfs" >"$bundle/rootfs/srv/note"
 
 # config VARIANT: the bundle's config.json, with VARIANT's change (python edits the JSON).
 config() {
@@ -47,6 +49,10 @@ elif variant == "network":
     c["linux"]["namespaces"].append({"type": "network"})
 elif variant == "bind":
     c["mounts"].append({"destination": "/data", "type": "bind", "source": "/srv", "options": ["rbind"]})
+elif variant == "good":
+    # A bind of a directory of its own root filesystem, read-only.
+    c["mounts"].append({"destination": "/shared", "type": "bind", "source": "rootfs/srv",
+                        "options": ["rbind", "ro"]})
 elif variant == "unknown-mount":
     c["mounts"].append({"destination": "/x", "type": "ext4", "source": "/dev/vda"})
 elif variant == "broken":
@@ -60,7 +66,7 @@ kcr -q vm start demo >/dev/null || fail "vm start"
 
 # Refused, naming the field; nothing runs.
 for v in capabilities:process.capabilities network:'"network" is not supported' \
-  bind:'mounts[2] (/data) binds a host path' unknown-mount:'"/x" has type "ext4"' broken:'config.json'; do
+  bind:'mounts[2] (/data) binds the host path /srv' unknown-mount:'"/x" has type "ext4"' broken:'config.json'; do
   config "${v%%:*}"
   expect_failure "a bundle with ${v%%:*}" "${v#*:}" kcr run demo --name bad --bundle "$bundle"
 done
@@ -85,9 +91,13 @@ check() {
   expect_eq "$vm: its hostname" "bundled" "$(kcr exec "$vm" "$name" -- hostname)"
   expect_eq "$vm: the root is read-only" "1" \
     "$(kcr exec "$vm" "$name" -- sh -c 'touch /etc/new 2>/dev/null; echo $?')"
-  expect_contains "$vm: mounted ro" " / / ro," "$(kcr exec "$vm" "$name" -- grep ' / / ' /proc/self/mountinfo)"
+  expect_contains "$vm: mounted ro" " / / ro,nosuid" "$(kcr exec "$vm" "$name" -- grep ' / / ' /proc/self/mountinfo)"
+  expect_eq "$vm: /sys read-only" "1" "$(kcr exec "$vm" "$name" -- sh -c 'touch /sys/x 2>/dev/null; echo $?')"
   expect_contains "$vm: the tmpfs mount, its size" "size=8192k" \
     "$(kcr exec "$vm" "$name" -- grep ' /scratch ' /proc/self/mountinfo)"
+  expect_eq "$vm: the bind mount of its own /srv" "shared from the rootfs" \
+    "$(kcr exec "$vm" "$name" -- cat /shared/note)"
+  expect_contains "$vm: read-only" " /shared ro," "$(kcr exec "$vm" "$name" -- grep ' /shared ' /proc/self/mountinfo)"
   expect_eq "$vm: the memory limit" "67108864" \
     "$(kcr exec "$vm" "$name" -- cat /sys/fs/cgroup/kcr/$name/memory.max)"
   expect_eq "$vm: the pids limit" "64" "$(kcr exec "$vm" "$name" -- cat /sys/fs/cgroup/kcr/$name/pids.max)"

@@ -41,7 +41,15 @@ TEST(AgentRootfs, TheSavedRootFileNamesDigestAndHostname) {
   ASSERT_TRUE(saved.has_value());
   EXPECT_EQ(saved->digest, digest);
   EXPECT_EQ(saved->hostname, "web");
+  EXPECT_FALSE(saved->readonly);
+  EXPECT_TRUE(saved->readonly_binds.empty());
+  write(t.path() + "/" + k_rootfs_file,
+        "digest " + digest + "\nhostname web\nreadonly 1\nreadonly-bind /shared\n");
+  saved = read_rootfs_file(t.path());
+  EXPECT_TRUE(saved->readonly);
+  EXPECT_EQ(saved->readonly_binds, std::vector<std::string>{"/shared"});
   for (std::string bad : {std::string("hostname web\n"), "digest " + digest + "\n",
+                          "digest " + digest + "\nhostname web\nreadonly-bind ../x\n",
                           std::string("digest sha256:../../x\nhostname web\n"),
                           "digest " + digest + "\nhostname " + std::string(65, 'h') + "\n"}) {
     write(t.path() + "/" + k_rootfs_file, bad);
@@ -106,4 +114,16 @@ TEST(AgentRootfs, OnlyCleanDestinationsOfKnownTypesAreTaken) {
   m->set_type("ext4");
   WorkloadRoot other;
   EXPECT_THROW(take_mounts(r, other), kcr::Error);
+
+  // A bind's source is a path inside the same root, clean, not the root itself.
+  m->set_type("bind");
+  m->set_source("/srv/data");
+  WorkloadRoot bound;
+  take_mounts(r, bound);
+  EXPECT_EQ(bound.mounts.at(0).source(), "/srv/data");
+  for (const char* bad : {"", "/", "srv", "/srv/../..", "/srv//x"}) {
+    WorkloadRoot refused;
+    m->set_source(bad);
+    EXPECT_THROW(take_mounts(r, refused), kcr::Error) << bad;
+  }
 }
