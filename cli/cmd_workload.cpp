@@ -186,10 +186,9 @@ void run(Context& ctx, const RunArgs& given) {
   r->set_hostname(a.hostname);
   if (!a.rootfs.empty()) {
     // Checked and stored on the host (kept for restores in fresh VMs), then put into the VM.
-    if (!ctx.json) fmt::print(stderr, "reading the root filesystem {}\n", sanitize(a.rootfs));
-    core::RootfsBase base = vm::import_rootfs(ctx.config(), a.rootfs);
-    vm::put_base(session, base.digest, base.tar_path,
-                 [&ctx](const core::TransferProgress& p) { transfer_progress(ctx, p); });
+    auto show = [&ctx](const core::TransferProgress& p) { transfer_progress(ctx, p); };
+    core::RootfsBase base = vm::import_rootfs(ctx.config(), a.rootfs, show);
+    vm::put_base(session, base.digest, base.tar_path, show);
     r->set_rootfs_digest(base.digest);
   }
   for (const auto& s : a.command) r->add_argv(s);

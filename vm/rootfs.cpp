@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <deque>
 
 #include "core/checksum64.hpp"
@@ -27,17 +28,24 @@ std::string rootfs_store_dir(const core::Config& cfg) {
   return cfg.data_dir + "/rootfs";
 }
 
-core::RootfsBase import_rootfs(const core::Config& cfg, const std::string& path) {
-  return core::import_rootfs_base(path, rootfs_store_dir(cfg));
+core::RootfsBase import_rootfs(const core::Config& cfg, const std::string& path,
+                               const core::OnTransfer& on_transfer) {
+  core::TransferMeter meter(on_transfer, "root filesystem " + path, "read", 0);
+  uint64_t seen = 0;
+  return core::import_rootfs_base(path, rootfs_store_dir(cfg), {}, [&](uint64_t done) {
+    if (done > seen) meter.add(done - seen);
+    seen = std::max(seen, done);
+  });
 }
 
 std::string base_for_restore(const core::Config& cfg, const std::string& digest,
-                             const std::string& rootfs_path, const std::string& checkpoint) {
+                             const std::string& rootfs_path, const std::string& checkpoint,
+                             const core::OnTransfer& on_transfer) {
   if (!core::is_rootfs_digest(digest)) {
     throw Error("checkpoint '" + checkpoint + "' names a malformed root filesystem digest");
   }
   if (!rootfs_path.empty()) {
-    core::RootfsBase given = import_rootfs(cfg, rootfs_path);
+    core::RootfsBase given = import_rootfs(cfg, rootfs_path, on_transfer);
     if (given.digest != digest) {
       throw Error("the root filesystem " + rootfs_path + " is not the one checkpoint '" +
                       checkpoint + "' was made on: its digest is " + given.digest +

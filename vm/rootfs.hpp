@@ -16,14 +16,17 @@ namespace kcr::vm {
 // Where the host keeps bases: DATA_DIR/rootfs/HEX.tar.
 std::string rootfs_store_dir(const core::Config& cfg);
 
-// Reads the user's root filesystem PATH (a directory or a tar archive) into the store.
-core::RootfsBase import_rootfs(const core::Config& cfg, const std::string& path);
+// Reads the user's root filesystem PATH (a directory or a tar archive) into the store,
+// reporting the bytes read to ON_TRANSFER.
+core::RootfsBase import_rootfs(const core::Config& cfg, const std::string& path,
+                               const core::OnTransfer& on_transfer = {});
 
 // The base a checkpoint made with DIGEST needs, from the store; with ROOTFS_PATH (restore
 // --rootfs) from there, refused unless its digest is DIGEST. Throws kcr::Error naming both
 // digests, or saying how to give the base when the store has none.
 std::string base_for_restore(const core::Config& cfg, const std::string& digest,
-                             const std::string& rootfs_path, const std::string& checkpoint);
+                             const std::string& rootfs_path, const std::string& checkpoint,
+                             const core::OnTransfer& on_transfer = {});
 
 // Puts the base DIGEST (its canonical tar at TAR_PATH) into the session's VM unless it is there
 // already, reporting the bytes sent to ON_TRANSFER. Throws kcr::Error.
