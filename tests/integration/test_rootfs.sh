@@ -123,6 +123,14 @@ expect_true "the checkpoint carries the changes" \
 expect_contains "and names its base" "rootfs: \"sha256:" \
   "$(sed 's/rootfs: sha256/rootfs: "sha256/' "$KCR_DATA_DIR/checkpoints/round3/manifest.yaml")"
 kcr -q checkpoints verify round3 >/dev/null || fail "verify a rootfs checkpoint"
+# Exactly the three /etc binds are external mounts in CRIU's images (externalizing every
+# sub-path bind breaks restore); the root is mapped back by --root at restore.
+mounts=$(kcr checkpoints inspect round3 --mounts)
+for f in hosts hostname resolv.conf; do
+  expect_contains "/etc/$f is external in the images" "/etc/$f  tmpfs tmpfs (external kcr-etc-$f)" "$mounts"
+done
+expect_eq "and nothing else is" "3" "$(grep -c external <<<"$mounts")"
+expect_contains "the root is the overlay" "/  overlay overlay" "$mounts"
 
 # A fresh VM: kcr puts the base there itself.
 kcr -q checkpoint demo c -o moved >/dev/null || fail "checkpoint to move"
