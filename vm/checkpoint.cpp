@@ -417,7 +417,8 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
     }
     if (!m.rootfs_digest.empty()) {
       put_base(session, m.rootfs_digest,
-               base_for_restore(cfg, m.rootfs_digest, plan.rootfs_path, m.name, plan.on_transfer),
+               base_for_restore(cfg, m.rootfs_digest, plan.rootfs_path,
+                                "checkpoint '" + m.name + "'", plan.on_transfer),
                plan.on_transfer);
     }
     stage_files(session, staging, store.dir(m.name), files, plan.on_transfer,

@@ -39,17 +39,17 @@ core::RootfsBase import_rootfs(const core::Config& cfg, const std::string& path,
 }
 
 std::string base_for_restore(const core::Config& cfg, const std::string& digest,
-                             const std::string& rootfs_path, const std::string& checkpoint,
+                             const std::string& rootfs_path, const std::string& owner,
                              const core::OnTransfer& on_transfer) {
   if (!core::is_rootfs_digest(digest)) {
-    throw Error("checkpoint '" + checkpoint + "' names a malformed root filesystem digest");
+    throw Error(owner + " names a malformed root filesystem digest");
   }
   if (!rootfs_path.empty()) {
     core::RootfsBase given = import_rootfs(cfg, rootfs_path, on_transfer);
     if (given.digest != digest) {
-      throw Error("the root filesystem " + rootfs_path + " is not the one checkpoint '" +
-                      checkpoint + "' was made on: its digest is " + given.digest +
-                      ", the checkpoint's " + digest,
+      throw Error("the root filesystem " + rootfs_path + " is not the one " + owner +
+                      " was made on: its digest is " + given.digest + ", the checkpoint's " +
+                      digest,
                   "give the same root filesystem the workload ran on", ExitCode::usage);
     }
     return given.tar_path;
@@ -57,8 +57,7 @@ std::string base_for_restore(const core::Config& cfg, const std::string& digest,
   std::string tar = tar_of(cfg, digest);
   struct stat st {};
   if (::stat(tar.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    throw Error("checkpoint '" + checkpoint + "' runs on the root filesystem " + digest +
-                    ", which is not on this host",
+    throw Error(owner + " runs on the root filesystem " + digest + ", which is not on this host",
                 "give it: kcr restore ... --rootfs DIR|TAR (the one the workload ran on)",
                 ExitCode::usage);
   }

@@ -22,10 +22,10 @@ core::RootfsBase import_rootfs(const core::Config& cfg, const std::string& path,
                                const core::OnTransfer& on_transfer = {});
 
 // The base a checkpoint made with DIGEST needs, from the store; with ROOTFS_PATH (restore
-// --rootfs) from there, refused unless its digest is DIGEST. Throws kcr::Error naming both
-// digests, or saying how to give the base when the store has none.
+// --rootfs) from there, refused unless its digest is DIGEST. Throws kcr::Error naming OWNER
+// ("checkpoint 'c1'") and both digests, or saying how to give the base when the store has none.
 std::string base_for_restore(const core::Config& cfg, const std::string& digest,
-                             const std::string& rootfs_path, const std::string& checkpoint,
+                             const std::string& rootfs_path, const std::string& owner,
                              const core::OnTransfer& on_transfer = {});
 
 // Puts the base DIGEST (its canonical tar at TAR_PATH) into the session's VM unless it is there

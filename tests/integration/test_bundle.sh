@@ -37,6 +37,8 @@ c = {
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
          "options": ["nosuid", "nodev", "mode=1777", "size=8m"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
     ],
     "linux": {
         "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
@@ -66,7 +68,7 @@ kcr -q vm start demo >/dev/null || fail "vm start"
 
 # Refused, naming the field; nothing runs.
 for v in capabilities:process.capabilities network:'"network" is not supported' \
-  bind:'mounts[2] (/data) binds the host path /srv' unknown-mount:'"/x" has type "ext4"' broken:'config.json'; do
+  bind:'mounts[3] (/data) binds the host path /srv' unknown-mount:'"/x" has type "ext4"' broken:'config.json'; do
   config "${v%%:*}"
   expect_failure "a bundle with ${v%%:*}" "${v#*:}" kcr run demo --name bad --bundle "$bundle"
 done
@@ -92,6 +94,7 @@ check() {
   expect_eq "$vm: the root is read-only" "1" \
     "$(kcr exec "$vm" "$name" -- sh -c 'touch /etc/new 2>/dev/null; echo $?')"
   expect_contains "$vm: mounted ro" " / / ro,nosuid" "$(kcr exec "$vm" "$name" -- grep ' / / ' /proc/self/mountinfo)"
+  expect_contains "$vm: the mqueue mount" " /dev/mqueue " "$(kcr exec "$vm" "$name" -- grep mqueue /proc/self/mountinfo)"
   expect_eq "$vm: /sys read-only" "1" "$(kcr exec "$vm" "$name" -- sh -c 'touch /sys/x 2>/dev/null; echo $?')"
   expect_contains "$vm: the tmpfs mount, its size" "size=8192k" \
     "$(kcr exec "$vm" "$name" -- grep ' /scratch ' /proc/self/mountinfo)"

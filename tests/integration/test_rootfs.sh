@@ -162,8 +162,11 @@ kcr -q restore third moved --name c3 --rootfs "$KCR_TEST_TMP/rootfs.tar.gz" >/de
 check_changes third c3
 
 # Migrate into a fresh VM, plain and with pre-copy.
-kcr -q migrate fresh c2 --to m1 >/dev/null || fail "migrate"
+kcr migrate fresh c2 --to m1 >/dev/null 2>"$KCR_TEST_TMP/migrate.err" || fail "migrate"
 check_changes m1 c2
+# The base goes into the destination before the workload is frozen: not in the downtime.
+expect_eq "the base moves before the freeze" "root filesystem freeze" \
+  "$(grep -oE '\] (root filesystem|freeze):' "$KCR_TEST_TMP/migrate.err" | sed 's/^\] //; s/:$//' | tr '\n' ' ' | sed 's/ $//')"
 kcr -q migrate m1 c2 --to m2 --pre-dump 2 >/dev/null || fail "migrate --pre-dump 2"
 check_changes m2 c2
 n2=$(last_count m2 c2)

@@ -12,6 +12,7 @@
 #include "core/names.hpp"
 #include "vm/checkpoint.hpp"
 #include "vm/engine/probe.hpp"
+#include "vm/rootfs.hpp"
 
 namespace kcr::engine {
 
@@ -138,6 +139,15 @@ void Migration::prepare() {
   m_options.MergeFrom(m_a.options);
   if (m_a.keep_source) m_options.set_leave_running(true);
   open_destination();
+  // A root filesystem's base goes into the destination while the workload still runs: after
+  // the freeze only its changes travel.
+  if (!w.rootfs_digest().empty()) {
+    say("root filesystem", "putting its base into VM '" + m_dst->info().name + "'");
+    vm::put_base(
+        *m_dst, w.rootfs_digest(),
+        vm::base_for_restore(m_env.cfg, w.rootfs_digest(), {}, "workload '" + m_a.workload + "'"),
+        m_env.transfer);
+  }
   if (m_a.lazy_pages) {
     require_feature(*m_dst, "uffd-noncoop", "--lazy-pages needs userfaultfd in the destination",
                     "boot a guest kernel with CONFIG_USERFAULTFD, or migrate without "
