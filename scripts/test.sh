@@ -2,29 +2,37 @@
 # Sets everything up (scripts/setup.sh) and runs the whole test suite:
 #  1. unit and integration tests (real QEMU, real guest kernel, real CRIU)
 #  2. with a kernel built from source (cached, or KCR_TEST_SOURCE_KERNEL=1): its image
-#     checked and cycled, and the integration tests on the other kernel flavor too
-#  3. the unit tests and the integration tests again with kcr built with
+#     checked and cycled
+#  3. every libFuzzer target for 45 s (KCR_FUZZ_SECONDS), two at a time
+#  4. the unit tests and the integration tests again with kcr built with
 #     AddressSanitizer + UndefinedBehaviorSanitizer (the guest image keeps the
-#     regular agent)
-#  4. between 2 and 3, every libFuzzer target for 45 s (KCR_FUZZ_SECONDS)
-# Exits non-zero when anything fails.
+#     regular agent), on the other kernel flavor's image when 2 ran: one pass
+#     covers both
+# Each stage's line says how long the run has taken so far. Exits non-zero when anything
+# fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc)
+start=$(date +%s)
+stage() {
+  local t=$(($(date +%s) - start))
+  echo "== $* ($((t / 60)) min $((t % 60)) s so far)"
+}
 
 "$root/scripts/setup.sh" </dev/null
 
-echo "== tests (regular build)"
+stage "tests (regular build)"
 ctest --test-dir "$root/build" --output-on-failure --timeout 900
 
 # Both guest kernels: Debian's cloud kernel and kcr's own, built from linux-source. Building
 # it takes ~11 minutes on 2 cores, so only when asked (KCR_TEST_SOURCE_KERNEL=1) or when it
-# is already cached; then the integration tests run again on the flavor the default image
+# is already cached; then the sanitized pass below runs on the flavor the default image
 # does not use ('kcr image build' picks the source kernel once it is built).
 kcr=$root/build/cli/kcr
+other=
 if [ "${KCR_TEST_SOURCE_KERNEL:-0}" = 1 ] || "$kcr" image check-kernel --source >/dev/null 2>&1; then
-  echo "== source kernel: build (cached after the first time), kcr check, 3 cycles"
+  stage "source kernel: build (cached after the first time), kcr check, 3 cycles"
   "$root/scripts/build-source-kernel.sh" --name source </dev/null
   if "$kcr" image ls --json | sed 's/},{/}\n{/g' | grep '"name":"default"' |
     grep -q '"kernel_flavor":"source"'; then
@@ -33,16 +41,16 @@ if [ "${KCR_TEST_SOURCE_KERNEL:-0}" = 1 ] || "$kcr" image check-kernel --source 
   else
     other=source
   fi
-  echo "== integration tests on the $other kernel's image"
-  KCR_TEST_IMAGE=$other KCR_SUITE_SCENARIOS=counter,pipes,tcp-established KCR_SUITE_MIGRATE_SHORT=1 ctest --test-dir "$root/build" -L integration --output-on-failure --timeout 900
 else
-  echo "== source kernel: not built, skipped (KCR_TEST_SOURCE_KERNEL=1 builds it, ~11 minutes)"
+  stage "source kernel: not built, skipped (KCR_TEST_SOURCE_KERNEL=1 builds it, ~11 minutes)"
 fi
 
-echo "== fuzzers: ${KCR_FUZZ_SECONDS:-45} s each (scripts/fuzz runs them longer)"
-"$root/scripts/fuzz" --seconds "${KCR_FUZZ_SECONDS:-45}"
+stage "fuzzers: ${KCR_FUZZ_SECONDS:-45} s each, two at a time (scripts/fuzz runs them longer)"
+"$root/scripts/fuzz" --seconds "${KCR_FUZZ_SECONDS:-45}" --jobs 2
 
-echo "== tests (ASan + UBSan build)"
+on=
+if [ -n "$other" ]; then on=", integration tests on the image of the $other kernel"; fi
+stage "tests (ASan + UBSan build$on)"
 cmake -S "$root" -B "$root/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKCR_SANITIZE=ON >/dev/null
 cmake --build "$root/build-asan" -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
@@ -51,6 +59,8 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # sanitized kcr: CRIU cannot dump a process with ASan's terabytes of shadow mappings.
 export KCR_AGENT=$root/build/images/agent/kcr-agent
 # The whole scenario suite ran in the regular pass; here a few cases exercise the sanitized
-# suite engine (its threads, its reports).
-export KCR_SUITE_SCENARIOS=counter,pipes KCR_SUITE_MIGRATE_SHORT=1
+# suite engine (its threads, its reports) and the other kernel.
+export KCR_SUITE_SCENARIOS=counter,pipes,tcp-established KCR_SUITE_MIGRATE_SHORT=1
+if [ -n "$other" ]; then export KCR_TEST_IMAGE=$other; fi
 ctest --test-dir "$root/build-asan" --output-on-failure --timeout 900
+stage "all passed"
