@@ -199,6 +199,7 @@ proto::Hello Server::hello() const {
   hello.set_agent_version(k_version);
   hello.set_kernel_release(m_criu.kernel_release);
   hello.set_criu_version(m_criu.version);
+  hello.set_criu_checked(m_criu.checked);
   hello.set_criu_ok(m_criu.ok);
   hello.set_criu_check(m_criu.check_output);
   hello.set_uptime_ms(boottime_ms());

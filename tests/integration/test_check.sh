@@ -2,7 +2,11 @@
 # kcr check reports CRIU's "Looks good." from inside the guest.
 source "$(dirname "$0")/lib.sh"
 
-kcr -q vm start demo >/dev/null || fail "vm start"
+# The agent runs criu check only when asked; vm start --json asks for its criu_ok.
+json=$(kcr vm start demo --json) || fail "vm start"
+expect_contains "vm start --json criu_ok" '"criu_ok":true' "$json"
+expect_not_contains "no criu check before the first hello" "check ok" \
+  "$(cat "$KCR_STATE_DIR/vms/demo/serial.log")"
 out=$(kcr check demo)
 expect_eq "check exit status" "0" "$?"
 expect_contains "criu check output" "Looks good." "$out"
