@@ -85,6 +85,11 @@ QemuSpec guest_spec(const VmStartOptions& options, Accel accel, const std::strin
     core::validate_agent_fault_spec(fault);
     spec.extra_append.push_back(std::string("kcr.fault=") + fault);
   }
+  // For the tests: a guest whose mounts are shared, as systemd makes a host's, so a
+  // workload's copies arrive peers of the guest's (the Kata prototype's hazard).
+  if (const char* shared = std::getenv("KCR_GUEST_SHARED_MOUNTS"); shared && *shared == '1') {
+    spec.extra_append.push_back("kcr.shared-mounts");
+  }
   return spec;
 }
 

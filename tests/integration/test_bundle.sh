@@ -64,6 +64,8 @@ json.dump(c, open(path, "w"), indent=2)
 EOF
 }
 
+# Shared guest mounts, as in test_rootfs: the bundle's mounts must still come out private.
+export KCR_GUEST_SHARED_MOUNTS=1
 kcr -q vm start demo >/dev/null || fail "vm start"
 
 # Refused, naming the field; nothing runs.
@@ -94,6 +96,8 @@ check() {
   expect_eq "$vm: the root is read-only" "1" \
     "$(kcr exec "$vm" "$name" -- sh -c 'touch /etc/new 2>/dev/null; echo $?')"
   expect_contains "$vm: mounted ro" " / / ro,nosuid" "$(kcr exec "$vm" "$name" -- grep ' / / ' /proc/self/mountinfo)"
+  expect_not_contains "$vm: no mount shared with the guest's" "shared:" \
+    "$(kcr exec "$vm" "$name" -- cat /proc/self/mountinfo)"
   expect_contains "$vm: the mqueue mount" " /dev/mqueue " "$(kcr exec "$vm" "$name" -- grep mqueue /proc/self/mountinfo)"
   expect_eq "$vm: /sys read-only" "1" "$(kcr exec "$vm" "$name" -- sh -c 'touch /sys/x 2>/dev/null; echo $?')"
   expect_contains "$vm: the tmpfs mount, its size" "size=8192k" \

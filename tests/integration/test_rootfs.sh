@@ -2,7 +2,8 @@
 # kcr run --rootfs: a workload whose root is a root filesystem of the user's own (the Kata
 # prototype's own case: a busybox rootfs, the counter writing /dev/shm/counter.log), its
 # changes private to it and carried by each checkpoint, its base put into a fresh VM by kcr,
-# and the hazards the prototype met: mounts private before the dump, the root and the three
+# and the hazards the prototype met: mounts private before the dump (in guests whose mounts
+# are shared), the root and the three
 # /etc binds external at dump and mapped back at restore.
 source "$(dirname "$0")/lib.sh"
 
@@ -22,7 +23,12 @@ ln -s ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
 mknod "$root/dev/null" c 1 3
 tar -C "$root" -czf "$KCR_TEST_TMP/rootfs.tar.gz" .
 
+# Every VM here has shared mounts, as systemd makes a host's: a workload's mounts arrive as
+# peers of the guest's, which pivot_root and CRIU refuse unless kcr makes them private.
+export KCR_GUEST_SHARED_MOUNTS=1
 kcr -q vm start demo >/dev/null || fail "vm start"
+expect_contains "the guest's mounts are shared" "kcr-init: mounts shared" \
+  "$(cat "$KCR_STATE_DIR/vms/demo/serial.log")"
 
 # Bad input: each refused with its reason, nothing run, nothing left in the store.
 expect_failure "a missing rootfs" "$KCR_TEST_TMP/nope" \
