@@ -21,6 +21,8 @@ stage() {
 }
 
 "$root/scripts/setup.sh" </dev/null
+stage "building the tests"
+cmake --build "$root/build"
 
 stage "tests (regular build)"
 ctest --test-dir "$root/build" --output-on-failure --timeout 900
