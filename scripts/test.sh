@@ -8,6 +8,8 @@
 #     AddressSanitizer + UndefinedBehaviorSanitizer (the guest image keeps the
 #     regular agent), on the other kernel flavor's image when 2 ran: one pass
 #     covers both
+# The compiling that 2-4 need (the source kernel, the sanitized build, the fuzzers) runs
+# beside 1, niced: the integration tests mostly keep one core busy (one TCG vCPU).
 # Each stage's line says how long the run has taken so far. Exits non-zero when anything
 # fails.
 set -euo pipefail
@@ -24,16 +26,70 @@ stage() {
 stage "building the tests"
 cmake --build "$root/build"
 
-stage "tests (regular build)"
-ctest --test-dir "$root/build" --output-on-failure --timeout 900
-
 # Both guest kernels: Debian's cloud kernel and kcr's own, built from linux-source. Building
 # it takes ~11 minutes on 2 cores, so only when asked (KCR_TEST_SOURCE_KERNEL=1) or when it
 # is already cached; then the sanitized pass below runs on the flavor the default image
 # does not use ('kcr image build' picks the source kernel once it is built).
 kcr=$root/build/cli/kcr
-other=
+source_kernel=0
 if [ "${KCR_TEST_SOURCE_KERNEL:-0}" = 1 ] || "$kcr" image check-kernel --source >/dev/null 2>&1; then
+  source_kernel=1
+fi
+# kcr's cache directory (core/config.cpp: KCR_CACHE_DIR, else root's or the user's).
+if [ -n "${KCR_CACHE_DIR:-}" ]; then
+  cache=$KCR_CACHE_DIR
+elif [ "$(id -u)" -eq 0 ]; then
+  cache=/var/cache/kcr
+else
+  cache=$HOME/.cache/kcr
+fi
+kernel_cache=$root/build/test-kernel-cache
+background_log=$root/build/test-background.log
+background() {
+  set -euo pipefail
+  renice -n 19 -p "$BASHPID" >/dev/null
+  if [ "$source_kernel" -eq 1 ] && ! "$kcr" image check-kernel --source >/dev/null 2>&1; then
+    # In a cache of its own, moved into place after the regular pass: until then every image
+    # a test builds keeps Debian's kernel, as in a run without the source kernel.
+    echo "== background: the source kernel"
+    rm -rf "$kernel_cache"
+    mkdir -p "$kernel_cache"
+    cp -a "$cache/downloads" "$kernel_cache/"
+    KCR_CACHE_DIR=$kernel_cache "$kcr" image build --kernel source --name source </dev/null
+  fi
+  echo "== background: the ASan + UBSan build"
+  cmake -S "$root" -B "$root/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKCR_SANITIZE=ON >/dev/null
+  cmake --build "$root/build-asan" -j "$jobs"
+  echo "== background: the fuzz targets"
+  "$root/scripts/fuzz" --build-only
+}
+set -m  # the background work gets a process group of its own, ended with the run
+background >"$background_log" 2>&1 </dev/null &
+background_pid=$!
+set +m
+trap 'kill -- -"$background_pid" 2>/dev/null || true' EXIT
+
+stage "tests (regular build; the kernel, ASan and fuzz builds beside it: $background_log)"
+ctest --test-dir "$root/build" --output-on-failure --timeout 900
+
+stage "waiting for the background builds"
+if ! wait "$background_pid"; then
+  tail -n 40 "$background_log" >&2
+  echo "test.sh: a background build failed (the whole log: $background_log)" >&2
+  exit 1
+fi
+if [ -d "$kernel_cache/kernels" ]; then
+  mkdir -p "$cache/kernels"
+  for k in "$kernel_cache"/kernels/*; do
+    [ -e "$k" ] || continue
+    rm -rf "$cache/kernels/$(basename "$k")"
+    mv "$k" "$cache/kernels/"
+  done
+  rm -rf "$kernel_cache"
+fi
+
+other=
+if [ "$source_kernel" -eq 1 ]; then
   stage "source kernel: build (cached after the first time), kcr check, 3 cycles"
   "$root/scripts/build-source-kernel.sh" --name source </dev/null
   if "$kcr" image ls --json | sed 's/},{/}\n{/g' | grep '"name":"default"' |
@@ -53,7 +109,6 @@ stage "fuzzers: ${KCR_FUZZ_SECONDS:-45} s each, two at a time (scripts/fuzz runs
 on=
 if [ -n "$other" ]; then on=", integration tests on the image of the $other kernel"; fi
 stage "tests (ASan + UBSan build$on)"
-cmake -S "$root" -B "$root/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKCR_SANITIZE=ON >/dev/null
 cmake --build "$root/build-asan" -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
