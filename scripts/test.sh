@@ -31,24 +31,17 @@ cmake --build "$root/build"
 # is already cached; then the sanitized pass below runs on the flavor the default image
 # does not use ('kcr image build' picks the source kernel once it is built).
 kcr=$root/build/cli/kcr
-source_kernel=0
-if [ "${KCR_TEST_SOURCE_KERNEL:-0}" = 1 ] || "$kcr" image check-kernel --source >/dev/null 2>&1; then
-  source_kernel=1
-fi
-# kcr's cache directory (core/config.cpp: KCR_CACHE_DIR, else root's or the user's).
-if [ -n "${KCR_CACHE_DIR:-}" ]; then
-  cache=$KCR_CACHE_DIR
-elif [ "$(id -u)" -eq 0 ]; then
-  cache=/var/cache/kcr
-else
-  cache=$HOME/.cache/kcr
-fi
+kernel_cached=0
+"$kcr" image check-kernel --source >/dev/null 2>&1 && kernel_cached=1
+source_kernel=$kernel_cached
+[ "${KCR_TEST_SOURCE_KERNEL:-0}" != 1 ] || source_kernel=1
+source "$root/scripts/cache-dir.sh"
 kernel_cache=$root/build/test-kernel-cache
 background_log=$root/build/test-background.log
 background() {
   set -euo pipefail
   renice -n 19 -p "$BASHPID" >/dev/null
-  if [ "$source_kernel" -eq 1 ] && ! "$kcr" image check-kernel --source >/dev/null 2>&1; then
+  if [ "$source_kernel" -eq 1 ] && [ "$kernel_cached" -eq 0 ]; then
     # In a cache of its own, moved into place after the regular pass: until then every image
     # a test builds keeps Debian's kernel, as in a run without the source kernel.
     echo "== background: the source kernel"
