@@ -101,6 +101,7 @@ core::Json manifest_json(const core::CheckpointManifest& m, const core::Checkpoi
   t.set("transfer_seconds", m.total_ms > m.dump_ms ? (m.total_ms - m.dump_ms) / 1000.0 : 0.0);
   t.set("total_seconds", m.total_ms / 1000.0);
   j.set("timings", t);
+  if (!m.channel.empty()) j.set("channel", m.channel);
   j.set("statistics", podman_dump_stats(m));
   auto files = core::Json::array();
   for (const auto& f : m.files) {
@@ -145,6 +146,7 @@ core::Json restore_json(const core::CheckpointManifest& m, const vm::RestoreResu
   t.set("restore_seconds", r.restore_ms / 1000.0);
   t.set("total_seconds", r.total_ms / 1000.0);
   j.set("timings", t);
+  if (!r.channel.empty()) j.set("channel", r.channel);
   j.set("statistics", podman_restore_stats(r));
   return j;
 }

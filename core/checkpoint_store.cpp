@@ -174,6 +174,7 @@ std::string manifest_to_yaml(const CheckpointManifest& m) {
   out << YAML::Key << "dump" << YAML::Value << m.dump_ms;
   out << YAML::Key << "total" << YAML::Value << m.total_ms;
   out << YAML::EndMap;
+  if (!m.channel.empty()) out << YAML::Key << "channel" << YAML::Value << Text{m.channel};
   if (m.stats) {
     const auto& s = *m.stats;
     out << YAML::Key << "criu_statistics" << YAML::Value << YAML::BeginMap;
@@ -250,6 +251,8 @@ CheckpointManifest manifest_from_yaml(const std::string& text, const std::string
     m.options.set_manage_cgroups_mode(o["manage_cgroups_mode"].as<std::string>(""));
     m.dump_ms = n["timings_ms"]["dump"].as<uint64_t>(0);
     m.total_ms = n["timings_ms"]["total"].as<uint64_t>(0);
+    m.channel = n["channel"].as<std::string>("");
+    if (m.channel != "disk" && m.channel != "port") m.channel.clear();
     if (auto s = n["criu_statistics"]) {
       CriuDumpStats st;
       st.freezing_time = s["freezing_time"].as<uint64_t>(0);

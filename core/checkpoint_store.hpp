@@ -55,6 +55,9 @@ struct CheckpointManifest {
   std::optional<CriuDumpStats> stats;
   uint64_t dump_ms = 0;   // criu dump in the guest
   uint64_t total_ms = 0;  // kcr checkpoint, request to renamed directory
+  // How the final dump's images left the guest: "disk" (its data disk, vm/data_disk.hpp) or
+  // "port" (the agent's virtio-serial port); empty in checkpoints of older kcr and imports.
+  std::string channel;
   // Pre-copy rounds before the final dump, in order (round K is parent of
   // round K+1; the last is the final dump's parent).
   std::vector<PreDumpRound> pre_dumps;

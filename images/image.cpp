@@ -44,11 +44,13 @@ constexpr const char* k_initrd_file = "initramfs.cpio";
 constexpr const char* k_manifest_file = "manifest.yaml";
 
 // What the guest loads (guest.md); names missing from the package or built in are skipped.
+// clang-format off
 const std::vector<std::string> k_guest_modules = {
-    "virtio_mmio",     "virtio_console", "virtio_net", "vmw_vsock_virtio_transport",
+    "virtio_mmio",     "virtio_console", "virtio_net", "virtio_blk", "vmw_vsock_virtio_transport",
     "unix_diag",       "inet_diag",      "tcp_diag",   "udp_diag",
     "af_packet_diag",  "netlink_diag",   "nf_tables",  "nft_ct",
     "nft_reject_inet", "overlay",        "tun",        "veth"};
+// clang-format on
 
 std::string images_root(const core::Config& cfg) {
   return cfg.cache_dir + "/images";

@@ -20,6 +20,7 @@
 #include "core/names.hpp"
 #include "core/time.hpp"
 #include "kcr/version.hpp"
+#include "vm/data_disk.hpp"
 #include "vm/rootfs.hpp"
 
 namespace kcr::vm {
@@ -32,6 +33,8 @@ using core::ms_since;
 
 constexpr std::size_t k_chunk = 1 << 20;
 constexpr std::size_t k_upload_window = 4;
+// A restore's pieces through the data disk: whole pages, so the agent maps its staging file there.
+constexpr std::size_t k_disk_piece = 16u << 20;
 constexpr unsigned k_max_pre_dumps = 20;
 
 // Ends a workload CRIU left stopped: SIGKILL once the checkpoint is safe,
@@ -103,6 +106,12 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
     return files;
   };
 
+  // The images leave the guest through its data disk when it has one: the agent says where
+  // each chunk is and the host reads it from the disk's file.
+  auto out_disk = DataDisk::open(session.info(), k_out_disk_file, session.hello().out_disk_bytes());
+  std::string disk_buf;
+  bool all_on_disk = true;  // every chunk of the final dump came through the disk
+
   std::set<std::string> checked;  // the files of every round checked so far
   // Streams one dump's files into the writer under PREFIX ("parents/K/" for
   // a pre-dump round) and checks them against the agent's list. STOPS: the
@@ -130,10 +139,20 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
           req, std::chrono::seconds(300), [&](const proto::Response& part) {
             if (host_error) return;
             try {
-              if (part.has_chunk()) {
+              if (part.has_chunk() && part.chunk().on_disk()) {
+                const auto& ch = part.chunk();
+                if (!out_disk) throw Error("the guest named a data disk it was not given");
+                out_disk->read(ch.disk_offset(), ch.disk_length(), disk_buf);
+                // The agent writes each chunk to pages of its own: this range can go now, so a
+                // large checkpoint never takes its size on the state directory's filesystem.
+                out_disk->release(ch.disk_offset(), ch.disk_length());
+                writer.write_chunk(prefix + ch.path(), ch.offset(), disk_buf);
+                meter.add(disk_buf.size());
+              } else if (part.has_chunk()) {
                 const auto& ch = part.chunk();
                 writer.write_chunk(prefix + ch.path(), ch.offset(), ch.data());
                 meter.add(ch.data().size());
+                if (prefix.empty() && ch.path().rfind("images/", 0) == 0) all_on_disk = false;
               } else {
                 const auto& d = part.file_done();
                 writer.file_done(prefix + d.path(), d.size(), d.sha256(), d.checksum64());
@@ -144,6 +163,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
             }
           });
     } catch (const Error& e) {
+      if (out_disk) out_disk->clear();
       std::string hint = e.hint();
       std::string log = writer.read_small(prefix + "dump.log");
       if (!log.empty()) {
@@ -152,6 +172,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
       }
       throw Error(what + e.what(), hint, e.code());
     }
+    if (out_disk) out_disk->clear();
     if (host_error) {
       resume();
       throw Error(what + host_error->what(),
@@ -190,6 +211,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
     c->set_transfer_after_dump(plan.transfer == Transfer::after_dump);
     c->set_pre_dump_round(round);
     c->set_parent_round(parent);
+    c->set_data_disk(out_disk.has_value());
     if (round == 0 && plan.lazy_port != 0) {
       c->set_lazy_pages(true);
       c->set_page_server_port(plan.lazy_port);
@@ -242,6 +264,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   m.options = options;
   m.lazy_pages = reply.lazy();
   m.dump_ms = reply.dump_ms();
+  m.channel = out_disk && all_on_disk ? "disk" : "port";
   // The store records the digests the host computed on what it received.
   m.files = writer.received_files();
   m.stats = core::parse_dump_stats(writer.read_small("stats-dump", 1 << 20));
@@ -330,14 +353,26 @@ void drop_staging(VmSession& session, const std::string& staging) {
   }
 }
 
-void stage_files(VmSession& session, const std::string& staging, const std::string& dir,
-                 const std::vector<core::CheckpointFile>& files,
-                 const core::OnTransfer& on_transfer, const std::string& phase) {
+std::string stage_files(VmSession& session, const std::string& staging, const std::string& dir,
+                        const std::vector<core::CheckpointFile>& files,
+                        const core::OnTransfer& on_transfer, const std::string& phase) {
   uint64_t total = 0;
   for (const auto& f : files) total += f.size;
   core::TransferMeter meter(on_transfer, phase, "sent", total);
+  // Through the guest's data disk when it has one: the host writes each piece into the disk's
+  // file and the agent reads it from there straight into its staging file. Requests are in
+  // flight while later pieces are written, so pieces never share disk space within one call.
+  auto disk = DataDisk::open(session.info(), k_in_disk_file, session.hello().in_disk_bytes());
+  struct Clear {
+    std::optional<DataDisk>& disk;
+    ~Clear() {
+      if (disk) disk->clear();
+    }
+  } clear{disk};
+  uint64_t cursor = 0;
+  bool all_on_disk = disk.has_value();
   std::deque<uint64_t> in_flight;
-  std::string buf(k_chunk, '\0');
+  std::string buf(disk ? k_disk_piece : k_chunk, '\0');
   for (const auto& f : files) {
     std::string path = dir + "/" + f.path;
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -345,32 +380,64 @@ void stage_files(VmSession& session, const std::string& staging, const std::stri
     uint64_t offset = 0;
     core::Checksum64 checksum;
     for (;;) {
-      ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw_errno("read " + path);
+      // A piece the disk can no longer hold goes inline, in the port's chunk size.
+      const bool to_disk = disk && cursor <= disk->size() && k_disk_piece <= disk->size() - cursor;
+      const std::size_t want = to_disk ? k_disk_piece : k_chunk;
+      std::size_t n = 0;
+      while (n < want) {
+        ssize_t r = ::read(fd.get(), buf.data() + n, want - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) throw_errno("read " + path);
+        if (r == 0) break;
+        n += static_cast<std::size_t>(r);
       }
-      bool last = offset + static_cast<uint64_t>(n) >= f.size;
-      checksum.update(buf.data(), static_cast<std::size_t>(n));
+      if (to_disk && n > 0) {
+        try {
+          disk->write(cursor, buf.data(), n);
+        } catch (const Error& e) {
+          // The host's filesystem is full, say: this piece and the rest go through the port.
+          core::log(core::LogLevel::warn,
+                    std::string(e.what()) + "; the rest goes through the agent's port");
+          // Pieces in flight are still on the disk: the agent reads them before it is cleared.
+          for (uint64_t id : in_flight) session.agent().await(id, std::chrono::seconds(60));
+          in_flight.clear();
+          disk->clear();
+          disk.reset();
+          if (::lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
+            throw_errno("seek " + path);
+          }
+          continue;
+        }
+      }
+      bool last = offset + n >= f.size;
+      checksum.update(buf.data(), n);
       proto::Request req;
       auto* p = req.mutable_put_file();
       p->set_staging(staging);
       p->set_path(f.path);
       p->set_offset(offset);
-      p->set_data(buf.data(), static_cast<std::size_t>(n));
+      if (to_disk && n > 0) {
+        p->set_on_disk(true);
+        p->set_disk_offset(cursor);
+        p->set_disk_length(n);
+        cursor += (n + 4095) / 4096 * 4096;
+      } else {
+        p->set_data(buf.data(), n);
+        if (n > 0) all_on_disk = false;
+      }
       if (last) {
         p->set_last(true);
         p->set_checksum64(checksum.hex_digest());
       }
-      // Keep a few chunks in flight: a round trip per chunk left the
+      // Keep a few pieces in flight: a round trip per piece left the
       // channel idle most of the time.
       in_flight.push_back(session.agent().send(req));
       if (in_flight.size() >= k_upload_window) {
         session.agent().await(in_flight.front(), std::chrono::seconds(60));
         in_flight.pop_front();
       }
-      offset += static_cast<uint64_t>(n);
-      meter.add(static_cast<uint64_t>(n));
+      offset += n;
+      meter.add(n);
       if (last) {
         core::fault_point("restore.during-upload");
         break;
@@ -379,6 +446,7 @@ void stage_files(VmSession& session, const std::string& staging, const std::stri
     }
   }
   for (uint64_t id : in_flight) session.agent().await(id, std::chrono::seconds(60));
+  return all_on_disk ? "disk" : "port";
 }
 
 bool is_image_file(const std::string& path) {
@@ -421,8 +489,8 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
                                 "checkpoint '" + m.name + "'", plan.on_transfer),
                plan.on_transfer);
     }
-    stage_files(session, staging, store.dir(m.name), files, plan.on_transfer,
-                "upload of '" + m.name + "' to VM '" + session.info().name + "'");
+    result.channel = stage_files(session, staging, store.dir(m.name), files, plan.on_transfer,
+                                 "upload of '" + m.name + "' to VM '" + session.info().name + "'");
     result.upload_ms = ms_since(upload_start);
     core::fault_point("restore.before-criu");
 

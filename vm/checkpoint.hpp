@@ -76,6 +76,7 @@ struct RestoreResult {
   uint64_t upload_ms = 0;    // host -> guest transfer
   uint64_t total_ms = 0;
   std::optional<core::CriuRestoreStats> stats;
+  std::string channel;  // how the images went in: "disk" or "port" (stage_files)
 };
 
 // Files already staged in a VM for a restore to come: pre-copy sends each
@@ -91,9 +92,9 @@ std::string new_staging_name();
 // Sends FILES (paths relative to DIR) into the VM's staging area STAGING,
 // each checked there against its checksum, reporting the bytes sent as PHASE
 // to ON_TRANSFER; throws kcr::Error on failure.
-void stage_files(VmSession& session, const std::string& staging, const std::string& dir,
-                 const std::vector<core::CheckpointFile>& files,
-                 const core::OnTransfer& on_transfer = {}, const std::string& phase = {});
+std::string stage_files(VmSession& session, const std::string& staging, const std::string& dir,
+                        const std::vector<core::CheckpointFile>& files,
+                        const core::OnTransfer& on_transfer = {}, const std::string& phase = {});
 
 // Removes a staging area (errors ignored: the VM may be gone).
 void drop_staging(VmSession& session, const std::string& staging);

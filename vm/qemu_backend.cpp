@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "core/subprocess.hpp"
 #include "vm/agent_client.hpp"
+#include "vm/data_disk.hpp"
 #include "vm/qemu_command.hpp"
 #include "vm/qmp_client.hpp"
 
@@ -90,6 +91,12 @@ QemuSpec guest_spec(const VmStartOptions& options, Accel accel, const std::strin
   if (const char* shared = std::getenv("KCR_GUEST_SHARED_MOUNTS"); shared && *shared == '1') {
     spec.extra_append.push_back("kcr.shared-mounts");
   }
+  // The data disks, unless KCR_DATA_DISKS=0 asks for a VM that moves images through the agent's
+  // port only (the benchmark's and the tests' other channel).
+  if (const char* disks = std::getenv("KCR_DATA_DISKS"); !disks || std::string(disks) != "0") {
+    spec.disks = {{dir + "/" + k_out_disk_file, k_out_disk_serial},
+                  {dir + "/" + k_in_disk_file, k_in_disk_serial, true}};
+  }
   return spec;
 }
 
@@ -105,6 +112,7 @@ pid_t QemuBackend::launch(const core::Config& cfg, const VmStartOptions& options
                           const std::string& dir) {
   QemuSpec spec = guest_spec(options, accel, dir);
   spec.qemu = find_qemu(cfg);
+  if (!spec.disks.empty()) create_data_disks(dir, spec.memory_mib);
 
   mode_t old_umask = ::umask(077);  // sockets and logs QEMU creates are the owner's only
   core::SubprocessOptions so;

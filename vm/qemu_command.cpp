@@ -82,6 +82,19 @@ std::vector<std::string> build_qemu_argv(const QemuSpec& spec) {
       in_state(k_pid_file),
       "-daemonize",
   };
+  for (std::size_t i = 0; i < spec.disks.size(); ++i) {
+    // QEMU's option syntax doubles a comma inside a value. An I/O error (the host's disk full)
+    // goes to the guest, which then sends through the port, rather than pausing the VM.
+    std::string file;
+    for (char c : spec.disks[i].path) file += c == ',' ? std::string(",,") : std::string(1, c);
+    std::string id = "data" + std::to_string(i);
+    argv.insert(argv.end(),
+                {"-drive",
+                 "file=" + file + ",if=none,id=" + id +
+                     ",format=raw,cache=writeback,werror=report,rerror=report" +
+                     (spec.disks[i].read_only ? ",readonly=on" : ""),
+                 "-device", "virtio-blk-device,drive=" + id + ",serial=" + spec.disks[i].serial});
+  }
   return argv;
 }
 

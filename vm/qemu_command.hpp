@@ -21,6 +21,13 @@ struct QemuSpec {
   Accel accel = Accel::tcg;
   std::optional<uint64_t> tsc_khz;  // passed as tsc_early_khz (guest.md: TCG boots hang without)
   std::vector<std::string> extra_append;
+  // Raw virtio-blk disks (vm/data_disk.hpp): each a file and the serial the guest finds it by.
+  struct Disk {
+    std::string path;
+    std::string serial;
+    bool read_only = false;  // the guest reads it only (a restore's images come in)
+  };
+  std::vector<Disk> disks;
 };
 
 // File names inside a VM's state directory.

@@ -206,6 +206,10 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
     log_always("thawed the frozen cgroup " + group + " of workload '" + name + "' for CRIU");
   }
   Streamer streamer(id, checkpoint_chunk_bytes(request.chunk_bytes()), send);
+  if (request.data_disk()) {
+    if (!m_out_disk.present()) throw Error("this guest has no data disk for checkpoint images");
+    streamer.use_disk(&m_out_disk);
+  }
   auto start = Clock::now();
   std::optional<StatusPipe> status_pipe;
   if (lazy) status_pipe.emplace();
@@ -325,50 +329,65 @@ void Checkpointer::put_file(const proto::PutFileRequest& request) {
     throw Error("offset " + std::to_string(request.offset()) + " of " + request.path() +
                 " does not follow the " + std::to_string(staged) + " bytes staged");
   }
+  const std::uint64_t length = request.on_disk() ? request.disk_length() : request.data().size();
   struct statvfs vfs {};
   if (::statvfs(dir.c_str(), &vfs) == 0 &&
-      !staging_fits(request.data().size(), static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize,
+      !staging_fits(length, static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize,
                     static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize)) {
     throw Error("not enough space in the guest to stage the checkpoint",
                 "start the VM with more memory");
   }
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (request.offset() == 0 ? O_TRUNC : 0);
+  int flags = (request.on_disk() ? O_RDWR : O_WRONLY) | O_CREAT | O_CLOEXEC |
+              (request.offset() == 0 ? O_TRUNC : 0);
   UniqueFd fd(::open(path.c_str(), flags, 0644));
   if (!fd) throw_errno("open " + path);
-  const std::string& data = request.data();
-  std::size_t done = 0;
-  while (done < data.size()) {
-    int injected = done == 0 ? core::agent_fault_point("restore.agent-put-file") : 0;
-    if (injected) errno = injected;
-    ssize_t n = injected ? -1
-                         : ::pwrite(fd.get(), data.data() + done, data.size() - done,
-                                    static_cast<off_t>(request.offset() + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::unlink(path.c_str());
-      m_uploads.erase(path);
-      errno = err;
-      if (err == ENOSPC) throw Error("not enough space in the guest to stage the checkpoint");
-      throw_errno("write " + path);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-
   if (request.offset() == 0) m_uploads[path] = Upload{};
-  auto upload = m_uploads.find(path);
-  if (upload != m_uploads.end()) {
+  // What was staged is hashed as it arrives, while the upload is in step.
+  auto hash = [&](const char* bytes, std::size_t size) {
+    auto upload = m_uploads.find(path);
+    if (upload == m_uploads.end()) return;
     if (upload->second.size == request.offset()) {
-      upload->second.hash.update(data);
-      upload->second.size += data.size();
+      upload->second.hash.update(bytes, size);
+      upload->second.size += size;
     } else {
       m_uploads.erase(upload);  // out of step: hash the file at the end instead
     }
+  };
+  auto fail = [&](int err) {
+    ::unlink(path.c_str());
+    m_uploads.erase(path);
+    errno = err;
+    if (err == ENOSPC) throw Error("not enough space in the guest to stage the checkpoint");
+    throw_errno("write " + path);
+  };
+  if (request.on_disk()) {
+    if (int injected = core::agent_fault_point("restore.agent-put-file")) fail(injected);
+    try {
+      m_in_disk.read_into(fd.get(), request.offset(), length, request.disk_offset(), hash);
+    } catch (const Error&) {
+      ::unlink(path.c_str());
+      m_uploads.erase(path);
+      throw;
+    }
+  } else {
+    const std::string& data = request.data();
+    std::size_t done = 0;
+    while (done < data.size()) {
+      int injected = done == 0 ? core::agent_fault_point("restore.agent-put-file") : 0;
+      if (injected) errno = injected;
+      ssize_t n = injected ? -1
+                           : ::pwrite(fd.get(), data.data() + done, data.size() - done,
+                                      static_cast<off_t>(request.offset() + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail(errno);
+      done += static_cast<std::size_t>(n);
+    }
+    hash(data.data(), data.size());
   }
+
   if (!request.last()) return;
-  upload = m_uploads.find(path);
-  bool streamed =
-      upload != m_uploads.end() && upload->second.size == request.offset() + data.size();
+  auto upload = m_uploads.find(path);
+  bool streamed = upload != m_uploads.end() && upload->second.size == request.offset() + length;
   if (request.checksum64().empty()) {
     if (upload != m_uploads.end()) m_uploads.erase(upload);
     ::unlink(path.c_str());

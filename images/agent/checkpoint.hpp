@@ -54,6 +54,10 @@ class Checkpointer {
   // false when PID is not one of them.
   bool child_exited(pid_t pid, int status);
 
+  // The data disks this guest has (data_disk.hpp), for the hello.
+  const DataDisk& out_disk() const { return m_out_disk; }
+  const DataDisk& in_disk() const { return m_in_disk; }
+
  private:
   std::string staging_dir(const std::string& staging) const;
   // Starts "criu lazy-pages" for a lazy restore and waits until it is ready.
@@ -81,6 +85,8 @@ class Checkpointer {
 
   WorkloadTable& m_workloads;
   const CriuStatus& m_criu;
+  DataDisk m_out_disk{"kcr-out", true};
+  DataDisk m_in_disk{"kcr-in", false};
   std::optional<LazyDump> m_lazy_dump;
   std::vector<LazyDaemon> m_lazy_daemons;
   std::map<std::string, Upload> m_uploads;  // by file path, while a file is being staged

@@ -204,6 +204,8 @@ proto::Hello Server::hello() const {
   hello.set_criu_check(m_criu.check_output);
   hello.set_uptime_ms(boottime_ms());
   hello.set_agent_start_ms(m_start_ms);
+  hello.set_out_disk_bytes(m_checkpointer.out_disk().size());
+  hello.set_in_disk_bytes(m_checkpointer.in_disk().size());
   return hello;
 }
 

@@ -12,6 +12,7 @@
 #include "agent.pb.h"
 #include "core/checksum64.hpp"
 #include "core/unique_fd.hpp"
+#include "images/agent/data_disk.hpp"
 
 namespace kcr::agent {
 
@@ -40,6 +41,11 @@ class Streamer {
 
   bool host_gone() const { return m_host_gone; }
 
+  // Writes the bytes to DISK from its offset 0 onwards, in chunks of up to k_disk_chunk, and
+  // sends where they are instead of the bytes. Should the disk fail or fill, the rest goes
+  // inline through the port.
+  void use_disk(DataDisk* disk) { m_disk = disk; }
+
   // Starts tracking path as name, or restarts it from 0 when the file was replaced.
   Stream* track(const std::string& name, const std::string& path, bool pages);
 
@@ -58,11 +64,19 @@ class Streamer {
   void send_done(const proto::FileDone& file);
 
  private:
+  // One chunk through the disk: false when the disk cannot take it (then it goes inline).
+  bool pump_disk(Stream& s, std::uint64_t size, std::uint64_t& n);
+  void punch_sent(Stream& s);
+  // A FileChunk response for S at what was sent so far, to be given its bytes or their place.
+  proto::Response chunk_of(const Stream& s) const;
+
   std::uint64_t m_id;
   std::size_t m_chunk;
   const SendFn& m_send;
   std::vector<char> m_buffer;
   bool m_host_gone = false;
+  DataDisk* m_disk = nullptr;
+  std::uint64_t m_disk_cursor = 0;
   std::vector<std::unique_ptr<Stream>> m_streams;
 };
 

@@ -5,6 +5,7 @@
 // files in memory and answers the agent protocol the way the real agent
 // does, and any step can be made to fail. No QEMU, no CRIU, no root.
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <map>
@@ -14,8 +15,9 @@
 #include <vector>
 
 #include "core/checksum64.hpp"
-#include "criu_images.hpp"
 #include "core/error.hpp"
+#include "core/unique_fd.hpp"
+#include "criu_images.hpp"
 #include "kcr/version.hpp"
 #include "vm/backend.hpp"
 #include "vm/engine/vms.hpp"
@@ -43,6 +45,14 @@ struct FakeGuest {
   std::string probe_after_restore;  // when set, what probes print once restored
   int lazy_waits = 1;               // lazy_wait calls until every page was sent
   std::string smuggle;              // a path the final dump sends without listing it
+  // Data disks (vm/data_disk.hpp): when set, the VM's state directory, holding out.img and
+  // in.img of disk_bytes each; the hello reports them and the guest moves bytes through them.
+  std::string disk_dir;
+  uint64_t disk_bytes = 0;
+  bool disk_lies = false;  // the final dump names a range past the end of its disk
+  // What the guest staged for a restore through its in disk, by path: the bytes it read there.
+  std::map<std::string, std::string> staged_from_disk;
+  int chunks_on_disk = 0;  // FileChunks the guest sent through its out disk
   // Request kinds seen, in order ("checkpoint", "pre-dump 1", "kill 18", "restore", ...).
   std::vector<std::string> seen;
   // Makes the Nth (1-based) request of a kind fail with an agent error
@@ -66,6 +76,10 @@ class FakeAgent final : public vm::AgentChannel {
     h.set_kernel_release(m_g.kernel);
     h.set_criu_version(m_g.criu);
     h.set_criu_ok(true);
+    if (!m_g.disk_dir.empty()) {
+      h.set_out_disk_bytes(m_g.disk_bytes);
+      h.set_in_disk_bytes(m_g.disk_bytes);
+    }
     return h;
   }
 
@@ -115,13 +129,27 @@ class FakeAgent final : public vm::AgentChannel {
     return {};
   }
 
-  static void send_file(const std::function<void(const proto::Response&)>& on_part,
-                        const std::string& path, const std::string& data,
-                        proto::CheckpointReply* reply) {
+  void send_file(const std::function<void(const proto::Response&)>& on_part,
+                 const std::string& path, const std::string& data, proto::CheckpointReply* reply) {
     proto::Response c;
     c.mutable_chunk()->set_path(path);
     c.mutable_chunk()->set_offset(0);
-    c.mutable_chunk()->set_data(data);
+    if (m_disk) {
+      // As the agent does: the bytes at a page of the out disk, the chunk saying where.
+      std::string disk = m_g.disk_dir + "/out.img";
+      UniqueFd fd(::open(disk.c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fd || ::pwrite(fd.get(), data.data(), data.size(), static_cast<off_t>(m_cursor)) !=
+                     static_cast<ssize_t>(data.size())) {
+        throw Error("fake guest: cannot write " + disk);
+      }
+      c.mutable_chunk()->set_on_disk(true);
+      c.mutable_chunk()->set_disk_offset(m_g.disk_lies ? m_g.disk_bytes - 1 : m_cursor);
+      c.mutable_chunk()->set_disk_length(data.size());
+      m_cursor += (data.size() + 4095) / 4096 * 4096;
+      ++m_g.chunks_on_disk;
+    } else {
+      c.mutable_chunk()->set_data(data);
+    }
     on_part(c);
     proto::Response d;
     auto* fd = d.mutable_file_done();
@@ -177,7 +205,19 @@ class FakeAgent final : public vm::AgentChannel {
     } else if (req.has_checkpoint()) {
       checkpoint(req.checkpoint(), on_part, resp);
     } else if (req.has_put_file()) {
-      m_g.staging[req.put_file().staging()].insert(req.put_file().path());
+      const auto& p = req.put_file();
+      m_g.staging[p.staging()].insert(p.path());
+      if (p.on_disk()) {
+        std::string disk = m_g.disk_dir + "/in.img";
+        std::string bytes(p.disk_length(), '\0');
+        UniqueFd fd(::open(disk.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd || p.disk_offset() % 4096 != 0 ||
+            ::pread(fd.get(), bytes.data(), bytes.size(), static_cast<off_t>(p.disk_offset())) !=
+                static_cast<ssize_t>(bytes.size())) {
+          throw Error("fake guest: cannot read " + disk);
+        }
+        m_g.staged_from_disk[p.path()] += bytes;
+      }
       resp.mutable_ok();
     } else if (req.has_drop_staging()) {
       m_g.staging.erase(req.drop_staging().staging());
@@ -218,8 +258,11 @@ class FakeAgent final : public vm::AgentChannel {
     auto* reply = resp.mutable_checkpoint();
     std::string round =
         c.pre_dump_round() ? "pre-dump " + std::to_string(c.pre_dump_round()) : "final";
+    m_cursor = 0;
+    m_disk = c.data_disk();
     send_file(on_part, "images/pages-1.img", "pages of " + round, reply);
     send_file(on_part, "images/inventory.img", inventory_image(), reply);
+    m_disk = false;
     send_file(on_part, "dump.log", "log", reply);
     if (!c.pre_dump_round() && !m_g.smuggle.empty()) {
       proto::CheckpointReply unlisted;
@@ -254,6 +297,8 @@ class FakeAgent final : public vm::AgentChannel {
   }
 
   FakeGuest& m_g;
+  uint64_t m_cursor = 0;  // the next free page of the out disk in this dump
+  bool m_disk = false;    // this dump's images go through the out disk
   uint64_t m_next = 0;
   std::map<uint64_t, proto::Request> m_pending;
 };

@@ -5,13 +5,18 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <algorithm>
+
 #include <filesystem>
 
 #include "core/checkpoint_store.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "fakes.hpp"
 #include "temp_dir.hpp"
+#include "vm/data_disk.hpp"
+#include "vm/engine/checkpoint.hpp"
 #include "vm/engine/cycle.hpp"
 #include "vm/engine/migrate.hpp"
 
@@ -40,6 +45,29 @@ struct World {
   }
 
   test::FakeGuest& src() { return vms.guest("src"); }
+  // A checkpoint of the source's workload as "c".
+  static engine::CheckpointRequest checkpoint_c() {
+    engine::CheckpointRequest req;
+    req.vm = "src";
+    req.workload = "w";
+    req.name = "c";
+    return req;
+  }
+  // Gives VM its data disks, as QemuBackend::launch makes them, in a state directory.
+  std::string give_disks(const std::string& vm) {
+    std::string dir = root + "/vm-" + vm;
+    fs::create_directories(dir);
+    vm::create_data_disks(dir, 1);
+    vms.infos[vm].dir = dir;
+    vms.guest(vm).disk_dir = dir;
+    vms.guest(vm).disk_bytes = vm::data_disk_bytes(1);
+    return dir;
+  }
+  // Blocks of a disk file still allocated on the host (0: all given back).
+  static long long blocks(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_blocks) : -1;
+  }
   std::string src_state() {
     auto it = src().workloads.find("w");
     return it == src().workloads.end() ? "gone" : it->second.state;
@@ -356,6 +384,63 @@ TEST(EngineCheckpoint, AFileTheGuestDidNotListIsRefusedAndNothingStored) {
   EXPECT_TRUE(w.checkpoints().empty());
   EXPECT_TRUE(w.no_partial_left());
   EXPECT_EQ(w.src_state(), "running");  // resumed
+}
+
+TEST(EngineCheckpoint, ImagesComeThroughTheDataDiskAndTheDiskIsGivenBack) {
+  World w;
+  std::string dir = w.give_disks("src");
+  auto req = World::checkpoint_c();
+  engine::checkpoint(w.env, req);
+  EXPECT_EQ(w.src().chunks_on_disk, 2);  // the two images; the logs come through the port
+  core::CheckpointStore store(w.cfg.data_dir);
+  auto m = store.load("c");
+  EXPECT_EQ(m.channel, "disk");
+  EXPECT_EQ(core::try_read_file(store.dir("c") + "/images/pages-1.img", 1 << 20).value_or(""),
+            "pages of final");
+  store.verify(m);
+  EXPECT_EQ(World::blocks(dir + "/out.img"), 0);
+}
+
+TEST(EngineCheckpoint, ARangePastTheDataDiskIsRefusedAndNothingStored) {
+  World w;
+  w.give_disks("src");
+  w.src().disk_lies = true;
+  auto req = World::checkpoint_c();
+  try {
+    engine::checkpoint(w.env, req);
+    FAIL() << "a checkpoint read from outside the guest's disk was stored";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "of its data disk, which has")) << e.what();
+  }
+  EXPECT_TRUE(w.checkpoints().empty());
+  EXPECT_TRUE(w.no_partial_left());
+  EXPECT_EQ(w.src_state(), "running");  // resumed
+}
+
+TEST(EngineCheckpoint, AVmWithoutDataDisksUsesThePort) {
+  World w;
+  auto req = World::checkpoint_c();
+  engine::checkpoint(w.env, req);
+  EXPECT_EQ(w.src().chunks_on_disk, 0);
+  EXPECT_EQ(core::CheckpointStore(w.cfg.data_dir).load("c").channel, "port");
+}
+
+TEST(EngineRestore, ImagesGoInThroughTheDataDiskAndTheDiskIsGivenBack) {
+  World w;
+  auto req = World::checkpoint_c();
+  req.options.set_leave_running(true);
+  engine::checkpoint(w.env, req);  // through the port: the VM has no disks yet
+  std::string dir = w.give_disks("src");
+  engine::RestoreRequest r;
+  r.vm = "src";
+  r.checkpoint = "c";
+  r.name = "w2";
+  auto out = engine::restore(w.env, r);
+  EXPECT_EQ(out.restore.channel, "disk");
+  EXPECT_EQ(w.src().staged_from_disk["images/pages-1.img"], "pages of final");
+  EXPECT_EQ(w.src().staged_from_disk["images/inventory.img"], test::inventory_image());
+  EXPECT_EQ(World::blocks(dir + "/in.img"), 0);
+  EXPECT_TRUE(w.src().workloads.count("w2"));
 }
 
 TEST(EngineMigrate, ScenarioMovesFromATemporaryVmAndStopsBothVms) {

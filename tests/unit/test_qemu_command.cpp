@@ -93,3 +93,24 @@ TEST(QemuCommand, ParsesTscFromCpuinfo) {
 TEST(QemuCommand, TcgIsAlwaysAvailable) {
   EXPECT_EQ(choose_accel("tcg"), Accel::tcg);
 }
+
+// The in disk is read-only to the guest: only the host writes a restore's images there.
+TEST(QemuCommand, DataDisksAreRawVirtioBlkDevicesNamedBySerialThatReportErrorsToTheGuest) {
+  auto s = spec();
+  s.disks = {{"/run/kcr/vms/demo/out.img", "kcr-out"}, {"/run/a,b/in.img", "kcr-in", true}};
+  auto argv = build_qemu_argv(s);
+  EXPECT_EQ(after(argv, "-drive", 0),
+            "file=/run/kcr/vms/demo/out.img,if=none,id=data0,format=raw,cache=writeback,"
+            "werror=report,rerror=report");
+  // A comma in a path is doubled, as QEMU's option syntax wants.
+  EXPECT_EQ(after(argv, "-drive", 1),
+            "file=/run/a,,b/in.img,if=none,id=data1,format=raw,cache=writeback,"
+            "werror=report,rerror=report,readonly=on");
+  EXPECT_EQ(after(argv, "-device", 3), "virtio-blk-device,drive=data0,serial=kcr-out");
+  EXPECT_EQ(after(argv, "-device", 4), "virtio-blk-device,drive=data1,serial=kcr-in");
+}
+
+TEST(QemuCommand, NoDataDisksWhenNoneAreAsked) {
+  auto argv = build_qemu_argv(spec());
+  EXPECT_EQ(after(argv, "-drive"), "<missing>");
+}

@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "vm/checkpoint.hpp"
+#include "vm/data_disk.hpp"
 
 using namespace kcr::vm;
 
@@ -47,4 +48,17 @@ TEST(IsImageFile, ImagesAndPreDumpRoundsOnly) {
   EXPECT_FALSE(is_image_file("dump.log"));
   EXPECT_FALSE(is_image_file("parents/2/dump.log"));
   EXPECT_FALSE(is_image_file("stats-dump"));
+}
+
+TEST(DataDiskRange, InsideTheDiskAndNotTooLongOnly) {
+  using kcr::vm::disk_range_fits;
+  EXPECT_TRUE(disk_range_fits(0, 4096, 8192, 1 << 20));
+  EXPECT_TRUE(disk_range_fits(4096, 4096, 8192, 1 << 20));
+  EXPECT_TRUE(disk_range_fits(8192, 0, 8192, 1 << 20));
+  EXPECT_FALSE(disk_range_fits(4097, 4096, 8192, 1 << 20));
+  EXPECT_FALSE(disk_range_fits(8193, 0, 8192, 1 << 20));
+  EXPECT_FALSE(disk_range_fits(0, 8192, 8192, 4096));  // longer than one chunk may be
+  // No wrap-around: an offset near 2^64 with a length that overflows the sum.
+  EXPECT_FALSE(disk_range_fits(UINT64_MAX - 10, 100, 8192, 1 << 20));
+  EXPECT_FALSE(disk_range_fits(4096, UINT64_MAX, 8192, UINT64_MAX));
 }
