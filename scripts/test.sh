@@ -3,7 +3,8 @@
 #  1. unit and integration tests (real QEMU, real guest kernel, real CRIU)
 #  2. with a kernel built from source (cached, or KCR_TEST_SOURCE_KERNEL=1): its image
 #     checked and cycled
-#  3. every libFuzzer target for 45 s (KCR_FUZZ_SECONDS), two at a time
+#  3. every libFuzzer target for 45 s (KCR_FUZZ_SECONDS), two at a time, then scripts/bench cr
+#     in its short form (10 and 100 MB, one run): the table printed, timing never failing
 #  4. the unit tests and the integration tests again with kcr built with
 #     AddressSanitizer + UndefinedBehaviorSanitizer (the guest image keeps the
 #     regular agent), on the other kernel flavor's image when 2 ran: one pass
@@ -98,6 +99,9 @@ fi
 
 stage "fuzzers: ${KCR_FUZZ_SECONDS:-45} s each, two at a time (scripts/fuzz runs them longer)"
 "$root/scripts/fuzz" --seconds "${KCR_FUZZ_SECONDS:-45}" --jobs 2
+
+stage "benchmark, short form: checkpoint and restore through the data disk and the port (printed, not gated)"
+BENCH_NO_GATE=1 BENCH_CR_SIZES="10M 100M" "$root/scripts/bench" cr --runs 1 </dev/null
 
 on=
 if [ -n "$other" ]; then on=", integration tests on the image of the $other kernel"; fi
