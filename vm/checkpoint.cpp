@@ -371,7 +371,18 @@ std::string stage_files(VmSession& session, const std::string& staging, const st
   } clear{disk};
   uint64_t cursor = 0;
   bool all_on_disk = disk.has_value();
-  std::deque<uint64_t> in_flight;
+  // Requests sent and not yet answered, with the part of the disk each one's piece is in: once
+  // the agent answered, it has read it, and those pages go back to the host's filesystem.
+  struct Sent {
+    uint64_t id, disk_offset, disk_length;
+  };
+  std::deque<Sent> in_flight;
+  auto await_oldest = [&] {
+    Sent sent = in_flight.front();
+    session.agent().await(sent.id, std::chrono::seconds(60));
+    in_flight.pop_front();
+    if (disk && sent.disk_length > 0) disk->release(sent.disk_offset, sent.disk_length);
+  };
   std::string buf(disk ? k_disk_piece : k_chunk, '\0');
   for (const auto& f : files) {
     std::string path = dir + "/" + f.path;
@@ -399,8 +410,7 @@ std::string stage_files(VmSession& session, const std::string& staging, const st
           core::log(core::LogLevel::warn,
                     std::string(e.what()) + "; the rest goes through the agent's port");
           // Pieces in flight are still on the disk: the agent reads them before it is cleared.
-          for (uint64_t id : in_flight) session.agent().await(id, std::chrono::seconds(60));
-          in_flight.clear();
+          while (!in_flight.empty()) await_oldest();
           disk->clear();
           disk.reset();
           if (::lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
@@ -431,11 +441,8 @@ std::string stage_files(VmSession& session, const std::string& staging, const st
       }
       // Keep a few pieces in flight: a round trip per piece left the
       // channel idle most of the time.
-      in_flight.push_back(session.agent().send(req));
-      if (in_flight.size() >= k_upload_window) {
-        session.agent().await(in_flight.front(), std::chrono::seconds(60));
-        in_flight.pop_front();
-      }
+      in_flight.push_back({session.agent().send(req), p->disk_offset(), p->disk_length()});
+      if (in_flight.size() >= k_upload_window) await_oldest();
       offset += n;
       meter.add(n);
       if (last) {
@@ -445,7 +452,7 @@ std::string stage_files(VmSession& session, const std::string& staging, const st
       if (n == 0) throw Error("checkpoint file " + f.path + " is shorter than its manifest says");
     }
   }
-  for (uint64_t id : in_flight) session.agent().await(id, std::chrono::seconds(60));
+  while (!in_flight.empty()) await_oldest();
   return all_on_disk ? "disk" : "port";
 }
 

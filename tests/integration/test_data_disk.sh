@@ -3,7 +3,7 @@
 # through out.img and a restore comes in through in.img, as --json's "channel" says, and both
 # files are sparse again afterwards. A VM started with KCR_DATA_DISKS=0 has none and uses the
 # agent's port; checkpoints move between the two kinds. The guest cannot write its in disk. Each
-# range is given back once read, so a 64 MB checkpoint passes through a 24 MB state directory;
+# range is given back once read, so a 128 MB checkpoint passes through a 72 MB state directory;
 # a full one sends the bytes through the port instead: the checkpoint is still complete,
 # verified and restorable, and the workload keeps running.
 source "$(dirname "$0")/lib.sh"
@@ -61,13 +61,13 @@ expect_contains "a port checkpoint restores through the disk" '"channel":"disk"'
 expect_eq "memory intact in dd" "$before" "$(kcr exec dd back -- kcr-scenario membuf-probe)"
 kcr -q vm stop pp
 
-# The state directory on a 24 MB filesystem: each range the host read is given back at once,
-# so a 64 MB checkpoint passes through it. Once that filesystem is full, the guest's writes to
+# The state directory on a 72 MB filesystem: each range the host read is given back at once,
+# so a 128 MB checkpoint passes through it, and a restore holds at most four 16 MiB pieces there. Once that filesystem is full, the guest's writes to
 # out.img fail (an I/O error, reported to the guest, not a paused VM) and the rest goes through
 # the port.
 small=$KCR_TEST_TMP/small
 mkdir -p "$small"
-if ! why=$(mount -t tmpfs -o size=24m tmpfs "$small" 2>&1); then
+if ! why=$(mount -t tmpfs -o size=72m tmpfs "$small" 2>&1); then
   fail "cannot mount a small tmpfs: $why"
   finish
 fi
@@ -79,14 +79,18 @@ unmount_small() {
 trap unmount_small EXIT
 ks() { KCR_STATE_DIR=$small "$KCR" "$@"; }
 ks -q vm start full --memory 768M || fail "vm start with a small state directory"
-ks run full --name buf -- kcr-scenario membuf --size 64M >/dev/null
+ks run full --name buf -- kcr-scenario membuf --size 128M >/dev/null
 wait_for "membuf ready in full" 120 ks exec full buf -- kcr-scenario membuf-probe
 before=$(ks exec full buf -- kcr-scenario membuf-probe)
-j=$(ks checkpoint full buf -o c4 --leave-running --json) || fail "checkpoint through 24 MB: $j"
-expect_contains "64 MB through a 24 MB state directory, by the disk" '"channel":"disk"' "$j"
+j=$(ks checkpoint full buf -o c4 --leave-running --json) || fail "checkpoint through 72 MB: $j"
+expect_contains "128 MB through a 72 MB state directory, by the disk" '"channel":"disk"' "$j"
 expect_true "that checkpoint verifies" kcr -q checkpoints verify c4
+j=$(ks restore full c4 --name b4 --json) || fail "restore through 72 MB: $j"
+expect_contains "128 MB back through a 72 MB state directory, by the disk" '"channel":"disk"' "$j"
+expect_eq "memory intact in the copy" "$before" "$(ks exec full b4 -- kcr-scenario membuf-probe)"
+ks -q kill full b4 --signal KILL
 # Fill the small filesystem, so writes into the disks fail.
-head -c 20M /dev/zero >"$small/filler" 2>/dev/null
+head -c 64M /dev/zero >"$small/filler" 2>/dev/null
 j=$(ks checkpoint full buf -o c3 --leave-running --json) || fail "checkpoint with a full host disk: $j"
 expect_contains "a full host disk sends the images through the port" '"channel":"port"' "$j"
 expect_true "the port's checkpoint verifies" kcr -q checkpoints verify c3
