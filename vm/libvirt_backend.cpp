@@ -13,6 +13,7 @@
 #include "core/format.hpp"
 #include "core/log.hpp"
 #include "vm/agent_client.hpp"
+#include "vm/data_disk.hpp"
 #include "vm/qemu_backend.hpp"
 #include "vm/qemu_command.hpp"
 
@@ -137,8 +138,10 @@ std::string libvirt_domain_name(const std::string& vm_name) {
 }
 
 std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const std::string& dir,
-                               const std::string& uuid, const std::string& dac_label) {
+                               const std::string& uuid, const std::string& dac_label,
+                               bool data_disks) {
   auto path = [&](const char* file) { return xml_escape(in_dir(dir, file)); };
+  const QemuSpec spec = guest_spec(options, accel, dir);
   std::string x;
   x += "<domain type='" + std::string(accel == Accel::kvm ? "kvm" : "qemu") + "'>\n";
   x += "  <name>" + xml_escape(libvirt_domain_name(options.name)) + "</name>\n";
@@ -150,8 +153,7 @@ std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const
   x += "    <type arch='x86_64' machine='microvm'>hvm</type>\n";
   x += "    <kernel>" + xml_escape(options.kernel) + "</kernel>\n";
   x += "    <initrd>" + xml_escape(options.initrd) + "</initrd>\n";
-  x += "    <cmdline>" + xml_escape(kernel_cmdline(guest_spec(options, accel, dir))) +
-       "</cmdline>\n";
+  x += "    <cmdline>" + xml_escape(kernel_cmdline(spec)) + "</cmdline>\n";
   x += "  </os>\n";
   // Without ACPI, microvm describes its virtio-mmio devices on the kernel
   // command line only, which Debian's kernel does not read.
@@ -182,6 +184,22 @@ std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const
   x += "      <target type='virtio' name='kcr.agent'/>\n";
   x += "      <address type='virtio-serial' controller='0' bus='0' port='1'/>\n";
   x += "    </channel>\n";
+  // The data disks (vm/data_disk.hpp), as the QEMU backend attaches them: raw, an I/O error
+  // reported to the guest rather than pausing it, found by the guest by their serials.
+  if (data_disks) {
+    for (const auto& disk : spec.disks) {
+      x += "    <disk type='file' device='disk'>\n";
+      x += "      <driver name='qemu' type='raw' cache='writeback' error_policy='report' "
+           "rerror_policy='report'/>\n";
+      x += "      <source file='" + xml_escape(disk.path) + "'/>\n";
+      x += "      <target dev='" + std::string(&disk == &spec.disks.front() ? "vda" : "vdb") +
+           "' bus='virtio'/>\n";
+      x += "      <serial>" + xml_escape(disk.serial) + "</serial>\n";
+      if (disk.read_only) x += "      <readonly/>\n";
+      x += "      <address type='virtio-mmio'/>\n";
+      x += "    </disk>\n";
+    }
+  }
   x += "    <memballoon model='none'/>\n";
   x += "  </devices>\n";
   x += "</domain>\n";
@@ -227,7 +245,11 @@ pid_t LibvirtBackend::launch(const core::Config&, const VmStartOptions& options,
   if (uri.size() >= 7 && uri.compare(uri.size() - 7, 7, "/system") == 0) {
     dac_label = "+" + std::to_string(::geteuid()) + ":+" + std::to_string(::getegid());
   }
-  std::string xml = libvirt_domain_xml(options, accel, dir, uuid, dac_label);
+  // The data disks are files in the state directory: only a daemon on this host opens them.
+  const bool data_disks =
+      uri.rfind("qemu:///", 0) == 0 && !guest_spec(options, accel, dir).disks.empty();
+  if (data_disks) create_data_disks(dir, options.memory_mib);
+  std::string xml = libvirt_domain_xml(options, accel, dir, uuid, dac_label, data_disks);
   core::log(core::LogLevel::debug, "libvirt domain XML:\n" + xml);
   Domain d(virDomainCreateXML(c.get(), xml.c_str(), VIR_DOMAIN_NONE));
   if (!d) {

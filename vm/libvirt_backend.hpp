@@ -19,9 +19,11 @@ std::string libvirt_domain_name(const std::string& vm_name);
 // DIR/serial.log, domain type kvm or qemu (TCG) after ACCEL. UUID names the
 // domain so kcr never touches one of the same name it did not create. With
 // DAC_LABEL ("+0:+0"), QEMU runs as that user and group, so it can reach the
-// VM's private state directory; empty leaves libvirt's own.
+// VM's private state directory; empty leaves libvirt's own. With DATA_DISKS, DIR/out.img and
+// DIR/in.img as raw virtio-mmio disks, as the QEMU backend attaches them (vm/data_disk.hpp).
 std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const std::string& dir,
-                               const std::string& uuid, const std::string& dac_label);
+                               const std::string& uuid, const std::string& dac_label,
+                               bool data_disks = false);
 
 // VMs run as transient libvirt domains through the libvirt C API (never
 // virsh): nothing stays defined once a domain stops. The agent's port and the

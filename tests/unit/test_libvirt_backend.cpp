@@ -74,3 +74,13 @@ TEST(LibvirtBackend, ConfigNamesBackendAndUri) {
   EXPECT_EQ(c.connect, "qemu+ssh://h/system");
   EXPECT_EQ(kcr::core::Config{}.backend, "qemu");
 }
+
+TEST(LibvirtBackend, DataDisksAsTheQemuBackendHasThem) {
+  std::string x = libvirt_domain_xml(options(), Accel::tcg, "/s", "u", "", true);
+  EXPECT_TRUE(has(x, "<source file='/s/out.img'/>"));
+  EXPECT_TRUE(has(x, "<source file='/s/in.img'/>"));
+  EXPECT_TRUE(has(x, "<serial>kcr-out</serial>"));
+  EXPECT_TRUE(has(x, "<serial>kcr-in</serial>\n      <readonly/>"));
+  EXPECT_TRUE(has(x, "error_policy='report'"));
+  EXPECT_FALSE(has(libvirt_domain_xml(options(), Accel::tcg, "/s", "u", "", false), "<disk"));
+}
