@@ -57,8 +57,10 @@ wait_for "counter ready" 60 kcr exec "$lv" counter -- kcr-scenario counter-probe
 sleep 2
 at=$(kcr exec "$lv" counter -- kcr-scenario counter-probe)
 expect_true "exec answers a count" test "${at:-0}" -gt 0
-out=$(kcr checkpoint "$lv" counter -o lc1 --leave-running 2>&1) || fail "checkpoint: $out"
-out=$(kcr restore "$lv" lc1 --name counter2 2>&1) || fail "restore in the libvirt VM: $out"
+out=$(kcr checkpoint "$lv" counter -o lc1 --leave-running --json 2>&1) || fail "checkpoint: $out"
+expect_contains "a libvirt VM's checkpoint comes through its data disk" '"channel":"disk"' "$out"
+out=$(kcr restore "$lv" lc1 --name counter2 --json 2>&1) || fail "restore in the libvirt VM: $out"
+expect_contains "and its restore goes in through one" '"channel":"disk"' "$out"
 wait_for "restored counter runs" 30 kcr exec "$lv" counter2 -- kcr-scenario counter-probe
 n=$(kcr exec "$lv" counter2 -- kcr-scenario counter-probe)
 expect_true "the restored counter went on from $at (at $n)" test "${n:-0}" -ge "$at"
