@@ -187,12 +187,13 @@ std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const
   // The data disks (vm/data_disk.hpp), as the QEMU backend attaches them: raw, an I/O error
   // reported to the guest rather than pausing it, found by the guest by their serials.
   if (data_disks) {
-    for (const auto& disk : spec.disks) {
+    for (std::size_t i = 0; i < spec.disks.size(); ++i) {
+      const auto& disk = spec.disks[i];
       x += "    <disk type='file' device='disk'>\n";
       x += "      <driver name='qemu' type='raw' cache='writeback' error_policy='report' "
            "rerror_policy='report'/>\n";
       x += "      <source file='" + xml_escape(disk.path) + "'/>\n";
-      x += "      <target dev='" + std::string(&disk == &spec.disks.front() ? "vda" : "vdb") +
+      x += "      <target dev='vd" + std::string(1, static_cast<char>('a' + i)) +
            "' bus='virtio'/>\n";
       x += "      <serial>" + xml_escape(disk.serial) + "</serial>\n";
       if (disk.read_only) x += "      <readonly/>\n";

@@ -48,10 +48,9 @@ bool Streamer::pump_disk(Stream& s, std::uint64_t size, std::uint64_t& n) {
   n = std::min<std::uint64_t>(size - s.sent, k_disk_chunk);
   const std::uint64_t span = round_up_page(head + n);
   if (m_disk_cursor > m_disk->size() || span > m_disk->size() - m_disk_cursor) return false;
-  Stream* stream = &s;
   if (!m_disk->write_from(s.fd.get(), start, head + n, m_disk_cursor,
                           [&](const char* bytes, std::size_t) {
-                            stream->hash.update(bytes + head, static_cast<std::size_t>(n));
+                            s.hash.update(bytes + head, static_cast<std::size_t>(n));
                           })) {
     return false;
   }
