@@ -86,8 +86,8 @@ other=
 if [ "$source_kernel" -eq 1 ]; then
   stage "source kernel: build (cached after the first time), kcr check, 3 cycles"
   "$root/scripts/build-source-kernel.sh" --name source </dev/null
-  if "$kcr" image ls --json | sed 's/},{/}\n{/g' | grep '"name":"default"' |
-    grep -q '"kernel_flavor":"source"'; then
+  images=$("$kcr" image ls --json | sed 's/},{/}\n{/g')
+  if grep '"name":"default"' <<<"$images" | grep -q '"kernel_flavor":"source"'; then
     other=debian
     "$kcr" image build --kernel debian --name debian
   else

@@ -6,7 +6,10 @@
 source "$(dirname "$0")/lib.sh"
 count=${KCR_SOAK_COUNT:-30}
 sanitized=0
-if ldd "$KCR" 2>/dev/null | grep -q libasan; then sanitized=1; fi
+# Not `ldd | grep -q`: under pipefail, ldd killed by SIGPIPE when grep stops early
+# makes the pipeline fail, and a sanitized kcr would then be judged as a plain one.
+libs=$(ldd "$KCR" 2>/dev/null || true)
+if [[ "$libs" == *libasan* ]]; then sanitized=1; fi
 
 # field NAME JSON: the values of NAME, one per cycle.
 field() { grep -Eo "\"$1\":[0-9]+" <<<"$2" | cut -d: -f2; }
