@@ -110,7 +110,9 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
   // each chunk is and the host reads it from the disk's file.
   auto out_disk = DataDisk::open(session.info(), k_out_disk_file, session.hello().out_disk_bytes());
   std::string disk_buf;
-  bool all_on_disk = true;  // every chunk of the final dump came through the disk
+  // Every chunk of the final dump's page images came through the disk. The small images go
+  // through the port while CRIU runs (the agent maps only page images then).
+  bool all_on_disk = true;
 
   std::set<std::string> checked;  // the files of every round checked so far
   // Streams one dump's files into the writer under PREFIX ("parents/K/" for
@@ -152,7 +154,7 @@ core::CheckpointManifest checkpoint_workload(const core::Config& cfg, VmSession&
                 const auto& ch = part.chunk();
                 writer.write_chunk(prefix + ch.path(), ch.offset(), ch.data());
                 meter.add(ch.data().size());
-                if (prefix.empty() && ch.path().rfind("images/", 0) == 0) all_on_disk = false;
+                if (prefix.empty() && ch.path().rfind("images/pages-", 0) == 0) all_on_disk = false;
               } else {
                 const auto& d = part.file_done();
                 writer.file_done(prefix + d.path(), d.size(), d.sha256(), d.checksum64());

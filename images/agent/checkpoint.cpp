@@ -240,6 +240,7 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
     if (streamer.pump_all() == 0) std::this_thread::sleep_for(k_idle_poll);
   }
   m_workloads.reap_known();
+  streamer.writer_done();
   const bool ok = serving || (WIFEXITED(status) && WEXITSTATUS(status) == 0);
   const std::string log_path = target.work_dir + "/" + target.log_file;
 

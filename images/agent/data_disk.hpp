@@ -23,6 +23,11 @@ class DataDisk {
   // in disk is read-only to the guest); otherwise the disk is absent.
   DataDisk(std::string_view serial, bool writable);
 
+  // A disk over an open file of SIZE bytes (a multiple of 4096) named NAME: what the unit tests
+  // stand in for the device with.
+  DataDisk(UniqueFd fd, std::uint64_t size, std::string name)
+      : m_fd(std::move(fd)), m_size(size), m_device(std::move(name)) {}
+
   bool present() const { return static_cast<bool>(m_fd); }
   std::uint64_t size() const { return m_size; }
 

@@ -104,7 +104,7 @@ void Streamer::scan_images(const std::string& dir) {
 
 std::uint64_t Streamer::pump(Stream& s) {
   std::uint64_t total = 0;
-  while (m_disk) {
+  while (m_disk && (s.pages || m_writer_done)) {
     struct stat st {};
     if (::fstat(s.fd.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) <= s.sent) {
       return total;

@@ -44,7 +44,14 @@ class Streamer {
   // Writes the bytes to DISK from its offset 0 onwards, in chunks of up to k_disk_chunk, and
   // sends where they are instead of the bytes. Should the disk fail or fill, the rest goes
   // inline through the port.
+  // Page images go through the disk from the start: CRIU writes them once, front to back.
+  // Other images go through it only once the writer is done: CRIU may rewrite a small image
+  // in place, and a file cut short under a mapping of it is a SIGBUS (in PID 1). Until then
+  // they go inline, read with pread, which a shorter file only ends early.
   void use_disk(DataDisk* disk) { m_disk = disk; }
+
+  // Nothing writes the images any more (CRIU exited, or a lazy dump serves its memory).
+  void writer_done() { m_writer_done = true; }
 
   // Starts tracking path as name, or restarts it from 0 when the file was replaced.
   Stream* track(const std::string& name, const std::string& path, bool pages);
@@ -76,6 +83,7 @@ class Streamer {
   std::vector<char> m_buffer;
   bool m_host_gone = false;
   DataDisk* m_disk = nullptr;
+  bool m_writer_done = false;
   std::uint64_t m_disk_cursor = 0;
   std::vector<std::unique_ptr<Stream>> m_streams;
 };

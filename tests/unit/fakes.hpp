@@ -261,8 +261,9 @@ class FakeAgent final : public vm::AgentChannel {
     m_cursor = 0;
     m_disk = c.data_disk();
     send_file(on_part, "images/pages-1.img", "pages of " + round, reply);
-    send_file(on_part, "images/inventory.img", inventory_image(), reply);
+    // As the agent while CRIU runs: only page images through the disk.
     m_disk = false;
+    send_file(on_part, "images/inventory.img", inventory_image(), reply);
     send_file(on_part, "dump.log", "log", reply);
     if (!c.pre_dump_round() && !m_g.smuggle.empty()) {
       proto::CheckpointReply unlisted;

@@ -391,7 +391,7 @@ TEST(EngineCheckpoint, ImagesComeThroughTheDataDiskAndTheDiskIsGivenBack) {
   std::string dir = w.give_disks("src");
   auto req = World::checkpoint_c();
   engine::checkpoint(w.env, req);
-  EXPECT_EQ(w.src().chunks_on_disk, 2);  // the two images; the logs come through the port
+  EXPECT_EQ(w.src().chunks_on_disk, 1);  // the page image; the others come through the port
   core::CheckpointStore store(w.cfg.data_dir);
   auto m = store.load("c");
   EXPECT_EQ(m.channel, "disk");
