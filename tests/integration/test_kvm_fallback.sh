@@ -37,6 +37,7 @@ ln -s "$real_cache/images" "$KCR_TEST_TMP/cache/images"
   echo "cache_dir: $KCR_TEST_TMP/cache"
 } >"$KCR_TEST_TMP/broken-kvm.yaml"
 export KCR_CONFIG=$KCR_TEST_TMP/broken-kvm.yaml
+unset KCR_CACHE_DIR  # it would win over the config's cache_dir
 export KCR_KVM_DEVICE=/dev/null  # a device that opens, as a broken /dev/kvm does
 
 err=$(kcr vm start a 2>&1 >/dev/null)
