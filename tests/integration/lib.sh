@@ -86,11 +86,21 @@ kill_midway() {
   local pattern=$1 victim=$2
   shift 2
   "$@" >"$KCR_TEST_TMP/midway.out" 2>"$KCR_TEST_TMP/midway.err" &
-  local job=$!
+  local job=$! seen=0
   for _ in $(seq 1 600); do
-    grep -q -- "$pattern" "$KCR_TEST_TMP/midway.err" && break
+    if grep -q -- "$pattern" "$KCR_TEST_TMP/midway.err"; then seen=1 && break; fi
     sleep 0.05
   done
+  if [ $seen -eq 0 ]; then
+    # The kill comes too late to test what it should: say so, with what kcr and the guests
+    # printed meanwhile, before the evidence dies with the VM.
+    fail "kill_midway: '$pattern' never showed within 30 s on the stderr of: $*"
+    sed 's/^/  stderr: /' "$KCR_TEST_TMP/midway.err" >&2
+    local log
+    for log in "$KCR_STATE_DIR"/vms/*/serial.log; do
+      [ -f "$log" ] && tail -n 30 "$log" | sed "s|^|  $(basename "$(dirname "$log")"): |" >&2
+    done
+  fi
   sleep 0.3
   kill -9 "$victim"
   wait $job

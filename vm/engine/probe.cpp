@@ -47,8 +47,9 @@ std::optional<std::string> run_probe(vm::VmSession& session, const std::string& 
 std::string await_probe(vm::VmSession& session, const std::string& workload,
                         const core::Scenario& s, long long warmup) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::string last;  // what the latest attempt saw, for the error
   for (;;) {
-    auto out = run_probe(session, workload, s);
+    auto out = run_probe(session, workload, s, &last);
     bool warm = out.has_value();
     if (warm && warmup > 0) {
       try {
@@ -56,10 +57,12 @@ std::string await_probe(vm::VmSession& session, const std::string& workload,
       } catch (const std::exception&) {
         warm = false;
       }
+      if (!warm) last = "(it said '" + out->substr(0, out->find('\n')).substr(0, 100) + "')";
     }
     if (warm) return *out;
     if (std::chrono::steady_clock::now() > deadline) {
-      throw Error("the '" + s.name + "' probe never answered in VM '" + session.info().name + "'",
+      throw Error("the '" + s.name + "' probe never answered in VM '" + session.info().name +
+                      "' within 60 s " + last,
                   "look at kcr logs " + session.info().name + " " + workload);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
