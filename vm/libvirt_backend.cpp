@@ -143,7 +143,8 @@ std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const
   auto path = [&](const char* file) { return xml_escape(in_dir(dir, file)); };
   const QemuSpec spec = guest_spec(options, accel, dir);
   std::string x;
-  x += "<domain type='" + std::string(accel == Accel::kvm ? "kvm" : "qemu") + "'>\n";
+  x += "<domain type='" + std::string(accel == Accel::kvm ? "kvm" : "qemu") +
+       "' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n";
   x += "  <name>" + xml_escape(libvirt_domain_name(options.name)) + "</name>\n";
   x += "  <uuid>" + xml_escape(uuid) + "</uuid>\n";
   x += "  <title>kcr VM " + xml_escape(options.name) + "</title>\n";
@@ -203,6 +204,13 @@ std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const
   }
   x += "    <memballoon model='none'/>\n";
   x += "  </devices>\n";
+  // The migration link: the QEMU backend's own datagram NIC (net.sock, peer.sock), which
+  // libvirt's interface types cannot spell, passed through to QEMU.
+  x += "  <qemu:commandline>\n";
+  for (const auto& arg : link_args(spec)) {
+    x += "    <qemu:arg value='" + xml_escape(arg) + "'/>\n";
+  }
+  x += "  </qemu:commandline>\n";
   x += "</domain>\n";
   return x;
 }
@@ -326,9 +334,16 @@ SaveResult LibvirtBackend::save(const VmInfo& info, const std::string&) {
       "start the VM with --backend qemu for kcr vm save");
 }
 
-void LibvirtBackend::link(const VmInfo& a, const VmInfo&) {
-  throw Error("VM '" + a.name + "': migration links are not supported on the libvirt backend yet",
-              "migrate between VMs of the qemu backend (kcr vm start --backend qemu)");
+void LibvirtBackend::link(const VmInfo& a, const VmInfo& b) {
+  // The link's sockets are files in the VMs' state directories: both QEMUs must run here.
+  for (const VmInfo* v : {&a, &b}) {
+    if (uri_of(*v).rfind("qemu:///", 0) != 0) {
+      throw Error("VM '" + v->name + "' runs on libvirt at '" + uri_of(*v) +
+                      "': a migration link (--lazy-pages) joins VMs on this host only",
+                  "migrate to that host without --lazy-pages, or between VMs on this host");
+    }
+  }
+  join_link_sockets(a, b);
 }
 
 }  // namespace kcr::vm

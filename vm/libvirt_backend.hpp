@@ -19,7 +19,8 @@ std::string libvirt_domain_name(const std::string& vm_name);
 // DIR/serial.log, domain type kvm or qemu (TCG) after ACCEL. UUID names the
 // domain so kcr never touches one of the same name it did not create. With
 // DAC_LABEL ("+0:+0"), QEMU runs as that user and group, so it can reach the
-// VM's private state directory; empty leaves libvirt's own. With DATA_DISKS, DIR/out.img and
+// VM's private state directory; empty leaves libvirt's own. The migration link's NIC
+// (link_args) is passed through to QEMU. With DATA_DISKS, DIR/out.img and
 // DIR/in.img as raw virtio-mmio disks, as the QEMU backend attaches them (vm/data_disk.hpp).
 std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const std::string& dir,
                                const std::string& uuid, const std::string& dac_label,
@@ -50,7 +51,9 @@ class LibvirtBackend final : public Backend {
   std::string serial_log_path(const VmInfo& info) const override;
   // Not supported yet: throws kcr::Error.
   SaveResult save(const VmInfo& info, const std::string& path) override;
-  // Not supported yet: throws kcr::Error.
+  // Both VMs' daemons on this host (qemu:///...): join_link_sockets, since
+  // each domain has the QEMU backend's link NIC (passed through with
+  // <qemu:commandline>). Throws kcr::Error for a VM on another host.
   void link(const VmInfo& a, const VmInfo& b) override;
 };
 

@@ -221,6 +221,10 @@ SaveResult QemuBackend::save(const VmInfo& info, const std::string& path) {
 }
 
 void QemuBackend::link(const VmInfo& a, const VmInfo& b) {
+  join_link_sockets(a, b);
+}
+
+void join_link_sockets(const VmInfo& a, const VmInfo& b) {
   // Each VM's NIC sends to STATE/peer.sock: point it at the other's net.sock.
   auto point = [](const VmInfo& from, const VmInfo& to) {
     std::string link = in_dir(from, k_peer_socket);

@@ -10,6 +10,10 @@ namespace kcr::vm {
 // gives kcr's guest (kernel_cmdline of it), with KCR_AGENT_FAULT's injection.
 QemuSpec guest_spec(const VmStartOptions& options, Accel accel, const std::string& dir);
 
+// Joins the migration links of the VMs in A and B (link_args): points each VM's
+// peer.sock at the other's net.sock. Both hypervisors must run on this host.
+void join_link_sockets(const VmInfo& a, const VmInfo& b);
+
 // VMs run by kcr's own daemonized `qemu-system-x86_64 -M microvm`: QMP,
 // the agent's virtio-serial port and the serial console are unix sockets in
 // the VM's state directory; the migration link is a `-netdev dgram` socket.

@@ -30,6 +30,15 @@ std::string mac_for(const std::string& name) {
   return buf;
 }
 
+std::vector<std::string> link_args(const QemuSpec& spec) {
+  auto in_state = [&](const char* file) { return spec.state_dir + "/" + file; };
+  // The migration link (lazy-pages): no host network, no bridge.
+  return {"-netdev",
+          "dgram,id=link0,local.type=unix,local.path=" + in_state(k_net_socket) +
+              ",remote.type=unix,remote.path=" + in_state(k_peer_socket),
+          "-device", "virtio-net-device,netdev=link0,mac=" + mac_for(spec.name)};
+}
+
 std::vector<std::string> build_qemu_argv(const QemuSpec& spec) {
   auto in_state = [&](const char* file) { return spec.state_dir + "/" + file; };
   std::vector<std::string> argv = {
@@ -72,16 +81,12 @@ std::vector<std::string> build_qemu_argv(const QemuSpec& spec) {
       "socket,id=agent0,path=" + in_state(k_agent_socket) + ",server=on,wait=off",
       "-device",
       "virtserialport,chardev=agent0,name=kcr.agent",
-      // The migration link (lazy-pages): no host network, no bridge.
-      "-netdev",
-      "dgram,id=link0,local.type=unix,local.path=" + in_state(k_net_socket) +
-          ",remote.type=unix,remote.path=" + in_state(k_peer_socket),
-      "-device",
-      "virtio-net-device,netdev=link0,mac=" + mac_for(spec.name),
       "-pidfile",
       in_state(k_pid_file),
       "-daemonize",
   };
+  auto link = link_args(spec);
+  argv.insert(argv.end(), link.begin(), link.end());
   for (std::size_t i = 0; i < spec.disks.size(); ++i) {
     // QEMU's option syntax doubles a comma inside a value. An I/O error (the host's disk full)
     // goes to the guest, which then sends through the port, rather than pausing the VM.

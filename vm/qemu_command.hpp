@@ -47,6 +47,10 @@ std::string mac_for(const std::string& name);
 // The guest kernel command line for SPEC.
 std::string kernel_cmdline(const QemuSpec& spec);
 
+// QEMU's options for the VM's migration link NIC (net.sock, peer.sock): part of
+// build_qemu_argv, and passed through by the libvirt backend's domain.
+std::vector<std::string> link_args(const QemuSpec& spec);
+
 // The full argv (argv[0] = spec.qemu) of a daemonizing microVM.
 std::vector<std::string> build_qemu_argv(const QemuSpec& spec);
 

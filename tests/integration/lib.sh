@@ -10,7 +10,19 @@ KCR_TEST_TMP=$(mktemp -d /tmp/kcr-it.XXXXXX)
 export KCR_STATE_DIR=$KCR_TEST_TMP/state
 export KCR_DATA_DIR=$KCR_TEST_TMP/data
 if [ -n "${KCR_TEST_IMAGE:-}" ]; then
-  echo "image: $KCR_TEST_IMAGE" >"$KCR_TEST_TMP/config.yaml"
+  echo "image: $KCR_TEST_IMAGE" >>"$KCR_TEST_TMP/config.yaml"
+  export KCR_CONFIG=$KCR_TEST_TMP/config.yaml
+fi
+# KCR_TEST_BACKEND=libvirt runs the test's VMs on the libvirt backend, against the daemon
+# scripts/libvirt-up.sh brings up (tests/CMakeLists.txt runs some tests so, as
+# integration.libvirt.NAME); skipped, saying why, only when no daemon can run here.
+if [ "${KCR_TEST_BACKEND:-qemu}" != qemu ]; then
+  if ! up=$("$(dirname "${BASH_SOURCE[0]}")/../../scripts/libvirt-up.sh" </dev/null 2>&1); then
+    echo "SKIPPED: no libvirt daemon can run here: ${up##*$'\n'}"
+    rm -rf "$KCR_TEST_TMP"
+    exit 77
+  fi
+  echo "backend: $KCR_TEST_BACKEND" >>"$KCR_TEST_TMP/config.yaml"
   export KCR_CONFIG=$KCR_TEST_TMP/config.yaml
 fi
 checks=0

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "vm/backend.hpp"
 #include "vm/libvirt_backend.hpp"
+#include "vm/qemu_command.hpp"
 
 using namespace kcr::vm;
 
@@ -29,7 +30,8 @@ bool has(const std::string& xml, const std::string& part) {
 
 TEST(LibvirtBackend, DomainIsMicrovmWithKcrDevicesInTheStateDir) {
   std::string x = libvirt_domain_xml(options(), Accel::tcg, "/run/kcr/vms/demo", "uuid-1", "+0:+0");
-  EXPECT_TRUE(has(x, "<domain type='qemu'>"));
+  EXPECT_TRUE(
+      has(x, "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"));
   EXPECT_TRUE(has(x, "<name>kcr-demo</name>"));
   EXPECT_TRUE(has(x, "<uuid>uuid-1</uuid>"));
   EXPECT_TRUE(has(x, "machine='microvm'"));
@@ -52,7 +54,7 @@ TEST(LibvirtBackend, DomainIsMicrovmWithKcrDevicesInTheStateDir) {
 
 TEST(LibvirtBackend, KvmAndNoDacLabel) {
   std::string x = libvirt_domain_xml(options(), Accel::kvm, "/s", "u", "");
-  EXPECT_TRUE(has(x, "<domain type='kvm'>"));
+  EXPECT_TRUE(has(x, "<domain type='kvm' "));
   EXPECT_TRUE(has(x, "<cpu mode='host-passthrough'/>"));
   EXPECT_FALSE(has(x, "seclabel"));
   EXPECT_FALSE(has(x, "tsc_early_khz"));
@@ -83,4 +85,32 @@ TEST(LibvirtBackend, DataDisksAsTheQemuBackendHasThem) {
   EXPECT_TRUE(has(x, "<serial>kcr-in</serial>\n      <readonly/>"));
   EXPECT_TRUE(has(x, "error_policy='report'"));
   EXPECT_FALSE(has(libvirt_domain_xml(options(), Accel::tcg, "/s", "u", "", false), "<disk"));
+}
+
+TEST(LibvirtBackend, MigrationLinkIsTheQemuBackendsNicPassedThrough) {
+  std::string x = libvirt_domain_xml(options(), Accel::tcg, "/s", "u", "");
+  EXPECT_TRUE(has(x, "<qemu:commandline>\n    <qemu:arg value='-netdev'/>\n"));
+  EXPECT_TRUE(has(x,
+                  "<qemu:arg value='dgram,id=link0,local.type=unix,local.path=/s/net.sock,"
+                  "remote.type=unix,remote.path=/s/peer.sock'/>"));
+  EXPECT_TRUE(
+      has(x, "<qemu:arg value='virtio-net-device,netdev=link0,mac=" + mac_for("demo") + "'/>"));
+  // After <devices>, where libvirt's schema wants it.
+  EXPECT_LT(x.find("</devices>"), x.find("<qemu:commandline>"));
+}
+
+TEST(LibvirtBackend, LinksOnlyVmsOnThisHost) {
+  VmInfo a, b;
+  a.name = "a";
+  a.dir = "/nonexistent/a";
+  a.backend = b.backend = "libvirt";
+  b.name = "b";
+  b.dir = "/nonexistent/b";
+  b.connect = "qemu+ssh://h2/system";
+  try {
+    backend_named("libvirt").link(a, b);
+    FAIL() << "linked a VM on another host";
+  } catch (const kcr::Error& e) {
+    EXPECT_TRUE(has(e.what(), "VM 'b' runs on libvirt at 'qemu+ssh://h2/system'")) << e.what();
+  }
 }
