@@ -125,6 +125,10 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
   c->add_option("--to", a->request.to,
                 "Destination VM: a running VM, or the name of a fresh VM to boot from the "
                 "source's image (default SOURCE-mN)");
+  c->add_option("--to-connect", a->request.to_connect,
+                "Boot the fresh destination VM on this libvirt daemon (another host's: "
+                "qemu+ssh://host2/system, qemu+tcp://host2/system), with the libvirt backend; "
+                "default: where the source runs");
   c->add_option("--pre-dump", a->request.pre_dumps,
                 "Pre-copy: N rounds of criu pre-dump while the workload runs, so the final "
                 "dump (the downtime) carries only pages dirtied since")
@@ -151,12 +155,14 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
       "the workload runs in the destination. A kcr-scenario workload is probed before\n"
       "and after; exit status 3 means its state did not survive. --pre-dump needs\n"
       "criu check --feature mem_dirty_track in the source guest; --lazy-pages needs\n"
-      "uffd-noncoop in the destination.\n"
+      "uffd-noncoop in the destination. With --to-connect the checkpoint travels to the\n"
+      "other host's VM through its libvirt daemon; nothing else runs there.\n"
       "Examples:\n"
       "  kcr migrate demo counter\n"
       "  kcr migrate demo counter --to demo2 --json\n"
       "  kcr migrate demo big --pre-dump 2\n"
       "  kcr migrate demo big --lazy-pages\n"
+      "  kcr migrate demo web --to B --to-connect qemu+ssh://host2/system\n"
       "  kcr migrate demo web --keep-source --tcp-established\n"
       "  kcr migrate --scenario tcp-established --pre-dump 2");
   c->callback([&ctx, a] { migrate(ctx, *a); });

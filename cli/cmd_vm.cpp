@@ -105,6 +105,11 @@ void list(Context& ctx) {
 void console(Context& ctx, const std::string& name, bool log_only) {
   vm::VmInfo info = vm::get_vm(ctx.config(), name);
   if (log_only) {
+    if (vm::backend_named(info.backend).serial_log_path(info).empty()) {
+      throw Error("VM '" + name + "' runs on another host (" + info.connect +
+                      "): its serial log is not kept here",
+                  "kcr vm console " + name + " attaches to the console itself");
+    }
     fmt::print("{}", vm::serial_tail(info, 1000000));
     return;
   }
@@ -178,11 +183,13 @@ void register_vm_commands(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"qemu", "libvirt"}));
   s->add_option("--connect", start_args->connect,
                 "libvirt connection URI for --backend libvirt (default: config, $KCR_CONNECT, "
-                "qemu:///system)");
+                "qemu:///system); another host's (qemu+ssh://host2/system) runs the VM there, "
+                "booted from the guest image kcr uploads into its 'kcr' storage pool");
   add_json_flag(s, ctx);
   s->footer(
       "Examples:\n  kcr vm start demo --memory 1G\n  kcr vm start demo --backend libvirt "
-      "--connect qemu:///system");
+      "--connect qemu:///system\n  kcr vm start far --backend libvirt --connect "
+      "qemu+ssh://host2/system");
   s->callback([&ctx, start_args] { start(ctx, *start_args); });
 
   auto stop_names = std::make_shared<std::vector<std::string>>();

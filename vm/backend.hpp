@@ -101,7 +101,8 @@ class Backend {
   // A connection to the VM's serial console.
   virtual UniqueFd connect_console(const VmInfo& info) = 0;
 
-  // The file the VM's serial console is logged to since boot.
+  // The file the VM's serial console is logged to since boot; empty when there is none on
+  // this host (a VM on another host's libvirt daemon).
   virtual std::string serial_log_path(const VmInfo& info) const = 0;
 
   // Saves the whole VM (memory and devices) to PATH, which must not exist,

@@ -14,6 +14,7 @@
 #include "core/log.hpp"
 #include "vm/agent_client.hpp"
 #include "vm/data_disk.hpp"
+#include "vm/libvirt_remote.hpp"
 #include "vm/qemu_backend.hpp"
 #include "vm/qemu_command.hpp"
 
@@ -60,6 +61,8 @@ void quiet_libvirt() {
 // A connection to URI; throws kcr::Error naming it when there is none.
 Connection open_connection(const std::string& uri) {
   quiet_libvirt();
+  // Another host's VM is reached through streams, which need libvirt's event loop.
+  if (!libvirt_uri_is_local(uri)) libvirt_event_loop();
   Connection c(virConnectOpen(uri.c_str()));
   if (!c) {
     std::string msg = last_error();
@@ -139,7 +142,7 @@ std::string libvirt_domain_name(const std::string& vm_name) {
 
 std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const std::string& dir,
                                const std::string& uuid, const std::string& dac_label,
-                               bool data_disks) {
+                               bool data_disks, bool remote) {
   auto path = [&](const char* file) { return xml_escape(in_dir(dir, file)); };
   const QemuSpec spec = guest_spec(options, accel, dir);
   std::string x;
@@ -171,23 +174,32 @@ std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const
          "</label></seclabel>\n";
   }
   x += "  <devices>\n";
-  x += "    <serial type='unix'>\n";
-  x += "      <source mode='bind' path='" + path(k_console_socket) + "'/>\n";
-  x += "      <log file='" + path(k_serial_log) + "' append='off'/>\n";
-  x += "      <target port='0'/>\n";
-  x += "    </serial>\n";
+  if (remote) {
+    // On another host nothing is a file of kcr's: the console is a pty there, reached
+    // through libvirt (virDomainOpenConsole), and libvirt picks the agent socket's path.
+    x += "    <serial type='pty'>\n";
+    x += "      <target port='0'/>\n";
+    x += "    </serial>\n";
+  } else {
+    x += "    <serial type='unix'>\n";
+    x += "      <source mode='bind' path='" + path(k_console_socket) + "'/>\n";
+    x += "      <log file='" + path(k_serial_log) + "' append='off'/>\n";
+    x += "      <target port='0'/>\n";
+    x += "    </serial>\n";
+  }
   // microvm has no PCI bus: no USB controller, the virtio-serial controller on virtio-mmio.
   x += "    <controller type='usb' model='none'/>\n";
   x +=
       "    <controller type='virtio-serial' index='0'><address type='virtio-mmio'/></controller>\n";
   x += "    <channel type='unix'>\n";
-  x += "      <source mode='bind' path='" + path(k_agent_socket) + "'/>\n";
+  x += remote ? std::string("      <source mode='bind'/>\n")
+              : "      <source mode='bind' path='" + path(k_agent_socket) + "'/>\n";
   x += "      <target type='virtio' name='kcr.agent'/>\n";
   x += "      <address type='virtio-serial' controller='0' bus='0' port='1'/>\n";
   x += "    </channel>\n";
   // The data disks (vm/data_disk.hpp), as the QEMU backend attaches them: raw, an I/O error
   // reported to the guest rather than pausing it, found by the guest by their serials.
-  if (data_disks) {
+  if (data_disks && !remote) {  // files of the state directory: this host only
     for (std::size_t i = 0; i < spec.disks.size(); ++i) {
       const auto& disk = spec.disks[i];
       x += "    <disk type='file' device='disk'>\n";
@@ -206,11 +218,13 @@ std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const
   x += "  </devices>\n";
   // The migration link: the QEMU backend's own datagram NIC (net.sock, peer.sock), which
   // libvirt's interface types cannot spell, passed through to QEMU.
-  x += "  <qemu:commandline>\n";
-  for (const auto& arg : link_args(spec)) {
-    x += "    <qemu:arg value='" + xml_escape(arg) + "'/>\n";
+  if (!remote) {
+    x += "  <qemu:commandline>\n";
+    for (const auto& arg : link_args(spec)) {
+      x += "    <qemu:arg value='" + xml_escape(arg) + "'/>\n";
+    }
+    x += "  </qemu:commandline>\n";
   }
-  x += "  </qemu:commandline>\n";
   x += "</domain>\n";
   return x;
 }
@@ -255,18 +269,40 @@ pid_t LibvirtBackend::launch(const core::Config&, const VmStartOptions& options,
     dac_label = "+" + std::to_string(::geteuid()) + ":+" + std::to_string(::getegid());
   }
   // The data disks are files in the state directory: only a daemon on this host opens them.
-  const bool data_disks =
-      uri.rfind("qemu:///", 0) == 0 && !guest_spec(options, accel, dir).disks.empty();
+  const bool local = libvirt_uri_is_local(uri);
+  const bool data_disks = local && !guest_spec(options, accel, dir).disks.empty();
   if (data_disks) create_data_disks(dir, options.memory_mib);
-  std::string xml = libvirt_domain_xml(options, accel, dir, uuid, dac_label, data_disks);
+  VmStartOptions placed = options;
+  if (!local) {
+    // Another host boots the kernel and initrd from kcr's storage pool there, uploaded once
+    // per image (named after its content).
+    std::unique_ptr<virStoragePool, decltype(&virStoragePoolFree)> pool(kcr_storage_pool(c.get()),
+                                                                        &virStoragePoolFree);
+    std::string key = options.image_hash.empty() ? "vm-" + options.name
+                                                 : "image-" + options.image_hash.substr(0, 16);
+    if (options.image_hash.empty()) {
+      // No content to name them by: uploaded again (without the mark upload_volume trusts).
+      for (const char* part : {"-kernel.done", "-initrd.done"}) {
+        if (virStorageVolPtr mark = virStorageVolLookupByName(pool.get(), (key + part).c_str())) {
+          virStorageVolDelete(mark, 0);
+          virStorageVolFree(mark);
+        }
+      }
+    }
+    placed.kernel = upload_volume(c.get(), pool.get(), key + "-kernel", options.kernel);
+    placed.initrd = upload_volume(c.get(), pool.get(), key + "-initrd", options.initrd);
+  }
+  std::string xml = libvirt_domain_xml(placed, accel, dir, uuid, dac_label, data_disks, !local);
   core::log(core::LogLevel::debug, "libvirt domain XML:\n" + xml);
   Domain d(virDomainCreateXML(c.get(), xml.c_str(), VIR_DOMAIN_NONE));
   if (!d) {
     std::string msg = last_error();
     throw Error("libvirt did not start domain '" + domain_name + "' on " + uri + ": " + msg);
   }
-  for (const char* f : {k_agent_socket, k_console_socket, k_serial_log}) {
-    ::chmod(in_dir(dir, f).c_str(), 0600);
+  if (local) {
+    for (const char* f : {k_agent_socket, k_console_socket, k_serial_log}) {
+      ::chmod(in_dir(dir, f).c_str(), 0600);
+    }
   }
   return local_qemu_pid(uri, domain_name);
 }
@@ -298,10 +334,10 @@ void LibvirtBackend::terminate(const VmInfo& info, bool ask_agent) {
   if (!d || !active(d.get())) return;
   if (ask_agent) {
     try {
-      AgentClient agent(in_dir(info.dir, k_agent_socket));
+      auto agent = connect_agent(info);
       proto::Request req;
       req.mutable_shutdown();
-      agent.call(req, std::chrono::seconds(3));
+      agent->call(req, std::chrono::seconds(3));
       if (wait_inactive(c.get(), info.dir, std::chrono::seconds(3))) return;
     } catch (const Error&) {
     }
@@ -315,16 +351,48 @@ void LibvirtBackend::terminate(const VmInfo& info, bool ask_agent) {
   wait_inactive(c.get(), info.dir, std::chrono::seconds(5));
 }
 
+namespace {
+
+// A stream to the agent's port (CONSOLE: the serial console) of the VM on another host,
+// through libvirt, bridged to a socket.
+UniqueFd open_remote_stream(const VmInfo& info, bool console) {
+  const std::string what =
+      (console ? "the serial console of VM '" : "the agent port of VM '") + info.name + "'";
+  Connection c = open_connection(uri_of(info));
+  Domain d = find_domain(c.get(), info.dir);
+  if (!d || !active(d.get())) {
+    throw Error("VM '" + info.name + "' does not run on " + uri_of(info) + ": no " + what);
+  }
+  virStreamPtr st = virStreamNew(c.get(), VIR_STREAM_NONBLOCK);
+  if (!st) throw Error("cannot open " + what + ": " + last_error());
+  // FORCE: a kcr that died left its stream open; kcr commands on a VM take turns (its lock).
+  int rc = console ? virDomainOpenConsole(d.get(), nullptr, st, VIR_DOMAIN_CONSOLE_FORCE)
+                   : virDomainOpenChannel(d.get(), "kcr.agent", st, VIR_DOMAIN_CHANNEL_FORCE);
+  if (rc != 0) {
+    std::string msg = last_error();
+    virStreamFree(st);
+    throw Error("cannot open " + what + " through libvirt at " + uri_of(info) + ": " + msg);
+  }
+  return bridge_libvirt_stream(c.get(), st, what);
+}
+
+}  // namespace
+
 std::unique_ptr<AgentChannel> LibvirtBackend::connect_agent(const VmInfo& info) {
+  if (!libvirt_uri_is_local(uri_of(info))) {
+    return std::make_unique<AgentClient>(open_remote_stream(info, false));
+  }
   return std::make_unique<AgentClient>(in_dir(info.dir, k_agent_socket));
 }
 
 UniqueFd LibvirtBackend::connect_console(const VmInfo& info) {
+  if (!libvirt_uri_is_local(uri_of(info))) return open_remote_stream(info, true);
   return core::connect_unix(in_dir(info.dir, k_console_socket),
                             "the serial console of VM '" + info.name + "'");
 }
 
 std::string LibvirtBackend::serial_log_path(const VmInfo& info) const {
+  if (!libvirt_uri_is_local(uri_of(info))) return {};
   return in_dir(info.dir, k_serial_log);
 }
 

@@ -22,9 +22,12 @@ std::string libvirt_domain_name(const std::string& vm_name);
 // VM's private state directory; empty leaves libvirt's own. The migration link's NIC
 // (link_args) is passed through to QEMU. With DATA_DISKS, DIR/out.img and
 // DIR/in.img as raw virtio-mmio disks, as the QEMU backend attaches them (vm/data_disk.hpp).
+// REMOTE (a daemon of another host): nothing in DIR; the console is a pty there, the agent
+// socket's path libvirt's own, no data disks, no migration link; OPTIONS' kernel and
+// initrd are paths there.
 std::string libvirt_domain_xml(const VmStartOptions& options, Accel accel, const std::string& dir,
                                const std::string& uuid, const std::string& dac_label,
-                               bool data_disks = false);
+                               bool data_disks = false, bool remote = false);
 
 // VMs run as transient libvirt domains through the libvirt C API (never
 // virsh): nothing stays defined once a domain stops. The agent's port and the

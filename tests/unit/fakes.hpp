@@ -378,6 +378,9 @@ class FakeVms final : public engine::Vms {
     if (!fail_start.empty()) throw Error(fail_start);
     backend.guests[spec.name] = fresh;
     add(spec.name);
+    // Where it was asked to run, as the registry records it.
+    if (!spec.backend.empty()) infos[spec.name].backend = spec.backend;
+    infos[spec.name].connect = spec.connect;
     return infos[spec.name];
   }
   void stop(const std::string& name) override {

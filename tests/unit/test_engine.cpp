@@ -172,6 +172,44 @@ TEST(EngineMigrate, NameTakenInTheDestinationIsRefusedAndTheFreshVmStopped) {
   EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
 }
 
+TEST(EngineMigrate, ToConnectBootsTheFreshVmOnThatLibvirtDaemon) {
+  World w;
+  auto req = w.request();
+  req.to_connect = "qemu+tcp://host2/system";
+  auto r = engine::migrate(w.env, req);
+  EXPECT_TRUE(r.fresh_vm);
+  EXPECT_EQ(w.vms.infos.at("src-m1").backend, "libvirt");
+  EXPECT_EQ(w.vms.infos.at("src-m1").connect, "qemu+tcp://host2/system");
+  EXPECT_EQ(w.vms.guest("src-m1").workloads.at("w").state, "running");
+}
+
+TEST(EngineMigrate, ToConnectOtherThanARunningDestinationsIsRefusedBeforeTheFreeze) {
+  World w;
+  w.vms.add("dst");
+  w.vms.infos["dst"].backend = "libvirt";
+  w.vms.infos["dst"].connect = "qemu:///system";
+  auto req = w.request();
+  req.to = "dst";
+  req.to_connect = "qemu+tcp://host2/system";
+  auto err = w.failed(req);
+  EXPECT_TRUE(contains(err, "VM 'dst' runs on qemu:///system, not on qemu+tcp://host2/system"))
+      << err;
+  EXPECT_FALSE(seen(w.src(), "checkpoint"));
+  EXPECT_EQ(w.src_state(), "running");
+  EXPECT_TRUE(w.vms.has("dst"));
+}
+
+TEST(EngineMigrate, LazyPagesToAnotherHostIsRefusedBeforeAnythingStarts) {
+  World w;
+  auto req = w.request();
+  req.lazy_pages = true;
+  req.to_connect = "qemu+ssh://host2/system";
+  auto err = w.failed(req);
+  EXPECT_TRUE(contains(err, "--lazy-pages cannot reach a VM on another host")) << err;
+  EXPECT_TRUE(w.vms.started.empty());
+  EXPECT_EQ(w.src_state(), "running");
+}
+
 TEST(EngineMigrate, MissingMemoryTrackingRefusesPreCopyBeforeAnythingStarts) {
   World w;
   w.src().features_missing.insert("mem_dirty_track");

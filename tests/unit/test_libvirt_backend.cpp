@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "vm/backend.hpp"
 #include "vm/libvirt_backend.hpp"
+#include "vm/libvirt_remote.hpp"
 #include "vm/qemu_command.hpp"
 
 using namespace kcr::vm;
@@ -113,4 +114,24 @@ TEST(LibvirtBackend, LinksOnlyVmsOnThisHost) {
   } catch (const kcr::Error& e) {
     EXPECT_TRUE(has(e.what(), "VM 'b' runs on libvirt at 'qemu+ssh://h2/system'")) << e.what();
   }
+}
+
+TEST(LibvirtBackend, OnlyQemuUrisWithoutAHostAreThisHosts) {
+  EXPECT_TRUE(libvirt_uri_is_local("qemu:///system"));
+  EXPECT_TRUE(libvirt_uri_is_local("qemu:///session"));
+  EXPECT_FALSE(libvirt_uri_is_local("qemu+tcp://127.0.0.1:16510/system"));
+  EXPECT_FALSE(libvirt_uri_is_local("qemu+ssh://host2/system"));
+  EXPECT_FALSE(libvirt_uri_is_local("qemu://host2/system"));
+}
+
+TEST(LibvirtBackend, AnotherHostsDomainNamesNoFileOfThisHost) {
+  VmStartOptions o = options();
+  o.kernel = "/var/lib/libvirt/kcr/image-ab-kernel";
+  std::string x = libvirt_domain_xml(o, Accel::tcg, "/run/kcr/vms/demo", "u", "", true, true);
+  EXPECT_FALSE(has(x, "/run/kcr/vms/demo")) << x;  // no socket, log or disk of the state dir
+  EXPECT_TRUE(has(x, "<kernel>/var/lib/libvirt/kcr/image-ab-kernel</kernel>"));
+  EXPECT_TRUE(has(x, "<serial type='pty'>"));  // the console through virDomainOpenConsole
+  EXPECT_TRUE(has(x, "<channel type='unix'>\n      <source mode='bind'/>"));
+  EXPECT_TRUE(has(x, "<target type='virtio' name='kcr.agent'/>"));
+  EXPECT_FALSE(has(x, "qemu:commandline"));  // no migration link across hosts
 }

@@ -12,6 +12,7 @@
 #include "core/names.hpp"
 #include "vm/checkpoint.hpp"
 #include "vm/engine/probe.hpp"
+#include "vm/libvirt_remote.hpp"
 #include "vm/rootfs.hpp"
 
 namespace kcr::engine {
@@ -61,6 +62,12 @@ void validate(const MigrateRequest& a, core::CheckpointStore& store, const std::
                 ExitCode::usage);
   }
   if (a.lazy_pages) core::validate_migration_link(a.link);
+  if (a.lazy_pages && !a.to_connect.empty() && !vm::libvirt_uri_is_local(a.to_connect)) {
+    throw Error("--lazy-pages cannot reach a VM on another host (" + a.to_connect + ")",
+                "the page server's link joins two VMs of one host; migrate to " + a.to_connect +
+                    " without --lazy-pages (plain or --pre-dump)",
+                ExitCode::usage);
+  }
   core::validate_name("checkpoint name", cp_name);
   if (store.exists(cp_name)) {
     throw Error("checkpoint '" + cp_name + "' already exists",
@@ -166,9 +173,23 @@ void Migration::open_destination() {
     if (dst_name.empty()) dst_name = fresh_vm_name(m_env.vms, m_a.vm);
     const auto& s = m_src->info();
     say("boot", "starting destination VM '" + dst_name + "'");
-    m_fresh.start({dst_name, s.image, s.memory_mib, s.cpus, s.accel, s.backend, s.connect});
+    // --to-connect: a libvirt daemon, so the libvirt backend, and the config's accelerator
+    // (the source's may be KVM, which that host may lack).
+    const bool there = !m_a.to_connect.empty();
+    m_fresh.start({dst_name, s.image, s.memory_mib, s.cpus, there ? std::string() : s.accel,
+                   there ? std::string("libvirt") : s.backend, there ? m_a.to_connect : s.connect});
   }
   m_dst = m_env.vms.open(dst_name);
+  if (!m_a.to_connect.empty() && m_dst->info().connect != m_a.to_connect) {
+    const auto& i = m_dst->info();
+    throw Error("VM '" + dst_name + "' runs on " +
+                    (i.connect.empty() ? "this host's QEMU backend" : i.connect) + ", not on " +
+                    m_a.to_connect,
+                "leave --to-connect out to migrate into it, or name a new VM with --to for kcr "
+                "to boot on " +
+                    m_a.to_connect,
+                ExitCode::usage);
+  }
   auto diffs =
       vm::guest_differences(m_src->hello().criu_version(), m_src->hello().kernel_release(),
                             m_dst->hello().criu_version(), m_dst->hello().kernel_release());

@@ -19,6 +19,7 @@ struct MigrateRequest {
   std::string vm, workload;
   std::string scenario, image, temp_vm;
   std::string to;            // a running VM, or the name of a fresh one; empty: VM-mN
+  std::string to_connect;    // a fresh VM's libvirt daemon (another host's); empty: the source's
   std::string name;          // the checkpoint in between; empty: migrate-WORKLOAD-TIMESTAMP
   unsigned pre_dumps = 0;    // pre-copy rounds
   bool lazy_pages = false;   // post-copy
