@@ -50,6 +50,8 @@ core::Json migrate_json(const engine::MigrateResult& r) {
   }
   j.set("pre_dumps", rounds);
   j.set("checkpoint", r.checkpoint.empty() ? core::Json() : core::Json(r.checkpoint));
+  j.set("checkpoint_on_host",
+        r.checkpoint_on_host.empty() ? core::Json() : core::Json(r.checkpoint_on_host));
   return j;
 }
 
@@ -85,6 +87,9 @@ void print_migrate(const engine::MigrateResult& r) {
                r.verdict.survived ? "survived" : "LOST (" + r.verdict.detail + ")");
   }
   if (!r.checkpoint.empty()) fmt::print("checkpoint '{}' kept in the store\n", r.checkpoint);
+  if (!r.checkpoint_on_host.empty()) {
+    fmt::print("and on the host of VM '{}': {}\n", r.to, r.checkpoint_on_host);
+  }
   if (!r.temporary.empty()) fmt::print("temporary VMs '{}' and '{}' stopped\n", r.from, r.to);
 }
 
@@ -143,7 +148,9 @@ void register_migrate_command(CLI::App& app, Context& ctx) {
                 "Name of the checkpoint in between (default "
                 "migrate-WORKLOAD-TIMESTAMP)");
   c->add_flag("--keep-checkpoint", a->request.keep_checkpoint,
-              "Keep the checkpoint in the store after a successful migration");
+              "Keep the checkpoint in the store after a successful migration (and, for a "
+              "destination on another host, as volume checkpoint-NAME.tar.zst of that "
+              "host's kcr pool)");
   c->add_flag("--force", a->request.force,
               "Migrate even when the two guests' kernel or CRIU differ");
   a->flags.add_to(c, CriuFlags::Use::migrate);

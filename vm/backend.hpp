@@ -112,6 +112,16 @@ class Backend {
   // Joins the migration links of two VMs of this backend so each guest's
   // NIC reaches the other's (post-copy's page server travels there).
   virtual void link(const VmInfo& a, const VmInfo& b) = 0;
+
+  // When the VM runs on another host: WRITE makes a file at the path it is given, which
+  // goes to that host as NAME, where its own tools find it (a libvirt daemon's storage
+  // pool), replacing an older NAME; returns where it went. Empty, WRITE not called, when
+  // the VM runs on this host.
+  virtual std::string keep_on_vm_host(const VmInfo& info, const std::string& name,
+                                      const std::function<void(const std::string&)>& write) {
+    (void)info, (void)name, (void)write;
+    return {};
+  }
 };
 
 // The backend called NAME; throws kcr::Error naming the known ones otherwise.

@@ -391,6 +391,24 @@ UniqueFd LibvirtBackend::connect_console(const VmInfo& info) {
                             "the serial console of VM '" + info.name + "'");
 }
 
+std::string LibvirtBackend::keep_on_vm_host(const VmInfo& info, const std::string& name,
+                                            const std::function<void(const std::string&)>& write) {
+  if (libvirt_uri_is_local(uri_of(info))) return {};
+  Connection c = open_connection(uri_of(info));
+  std::unique_ptr<virStoragePool, decltype(&virStoragePoolFree)> pool(kcr_storage_pool(c.get()),
+                                                                      &virStoragePoolFree);
+  // Made in the VM's state directory on this host, gone once uploaded or failed.
+  const std::string file = in_dir(info.dir, "keep.tmp");
+  struct Remove {
+    std::string path;
+    ~Remove() { ::unlink(path.c_str()); }
+  } remove{file};
+  ::unlink(file.c_str());
+  write(file);
+  std::string path = upload_volume(c.get(), pool.get(), name, file, true);
+  return "volume " + name + " of pool 'kcr' on " + uri_of(info) + " (" + path + ")";
+}
+
 std::string LibvirtBackend::serial_log_path(const VmInfo& info) const {
   if (!libvirt_uri_is_local(uri_of(info))) return {};
   return in_dir(info.dir, k_serial_log);

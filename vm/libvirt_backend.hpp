@@ -58,6 +58,9 @@ class LibvirtBackend final : public Backend {
   // each domain has the QEMU backend's link NIC (passed through with
   // <qemu:commandline>). Throws kcr::Error for a VM on another host.
   void link(const VmInfo& a, const VmInfo& b) override;
+  // Another host's VM: volume NAME of that daemon's kcr pool.
+  std::string keep_on_vm_host(const VmInfo& info, const std::string& name,
+                              const std::function<void(const std::string&)>& write) override;
 };
 
 }  // namespace kcr::vm

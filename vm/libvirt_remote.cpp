@@ -157,7 +157,7 @@ virStoragePoolPtr kcr_storage_pool(virConnectPtr c) {
 }
 
 std::string upload_volume(virConnectPtr c, virStoragePoolPtr pool, const std::string& name,
-                          const std::string& file) {
+                          const std::string& file, bool replace) {
   const std::string done_name = name + ".done";
   Volume vol(virStorageVolLookupByName(pool, name.c_str()));
   Volume done(virStorageVolLookupByName(pool, done_name.c_str()));
@@ -168,7 +168,7 @@ std::string upload_volume(virConnectPtr c, virStoragePoolPtr pool, const std::st
     free(p);  // NOLINT: libvirt's allocation
     return s;
   };
-  if (vol && done) return path_of(vol.get());
+  if (vol && done && !replace) return path_of(vol.get());
   // A volume without its mark is what an interrupted upload left.
   if (done) virStorageVolDelete(done.get(), 0);
   if (vol) virStorageVolDelete(vol.get(), 0);

@@ -33,8 +33,8 @@ virStoragePoolPtr kcr_storage_pool(virConnectPtr c);
 
 // The path on C's host of volume NAME in kcr's pool holding FILE's bytes,
 // uploaded through a libvirt stream unless an earlier upload completed
-// (NAME.done marks one). The caller owns POOL.
+// (NAME.done marks one) and REPLACE is false. The caller owns POOL.
 std::string upload_volume(virConnectPtr c, virStoragePoolPtr pool, const std::string& name,
-                          const std::string& file);
+                          const std::string& file, bool replace = false);
 
 }  // namespace kcr::vm

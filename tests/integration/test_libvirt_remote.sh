@@ -117,6 +117,24 @@ expect_not_contains "no VM left by the failed boot" "$src-m" "$(kcr vm ls)"
 expect_eq "the counter outlived its daemon" true \
   "$(kcr exec "$far" counter -- kcr-scenario counter-probe >/dev/null && echo true)"
 
+# --keep-checkpoint: the other host keeps the checkpoint in its kcr pool, as an
+# archive kcr checkpoints import takes there.
+kept=kept$$
+out=$(kcr migrate "$src" c2 --to "$far" --keep-checkpoint -o "$kept" --json 2>/dev/null)
+expect_eq "c2 migrated, checkpoint kept" true "$(echo "$out" | json_field ok)"
+expect_contains "the JSON says where the peer keeps it" "checkpoint-$kept.tar.zst of pool 'kcr' on $peer" \
+  "$(echo "$out" | json_field checkpoint_on_host)"
+expect_true "and this host's store keeps it" kcr -q checkpoints verify "$kept"
+expect_contains "the peer's kcr pool holds it" "checkpoint-$kept.tar.zst" \
+  "$(virsh -q -c "$peer" vol-list kcr </dev/null 2>&1)"
+virsh -q -c "$peer" vol-download --pool kcr "checkpoint-$kept.tar.zst" "$KCR_TEST_TMP/far.tar.zst" \
+  </dev/null >/dev/null 2>&1 || fail "vol-download from the peer's pool"
+expect_true "the peer's copy imports into another store" \
+  env KCR_DATA_DIR="$KCR_TEST_TMP/far-data" "$KCR" -q checkpoints import "$KCR_TEST_TMP/far.tar.zst"
+expect_true "and verifies there" \
+  env KCR_DATA_DIR="$KCR_TEST_TMP/far-data" "$KCR" -q checkpoints verify "$kept"
+virsh -q -c "$peer" vol-delete --pool kcr "checkpoint-$kept.tar.zst" </dev/null >/dev/null 2>&1
+
 for vm in "$far" "$far2" "$src"; do kcr -q vm stop "$vm" >/dev/null || fail "vm stop $vm"; done
 expect_not_contains "nothing left on the peer" "kcr-r" "$(domains "$peer")"
 expect_not_contains "nothing left here" "kcr-$src" "$(domains "$here")"

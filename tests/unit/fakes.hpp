@@ -313,6 +313,10 @@ class FakeBackend final : public vm::Backend {
   std::map<vm::Accel, std::string> launch_outcome;
   std::vector<std::string> launches;  // "NAME kvm", "NAME tcg"
   std::vector<std::pair<std::string, std::string>> links;
+  // VMs "on another host": keep_on_vm_host writes files into this directory
+  // (empty: every VM is on this host), or throws keep_fails when set.
+  std::string other_host_dir;
+  std::string keep_fails;
 
   std::string name() const override { return "fake"; }
   std::string version(const core::Config&) override { return "fake 1.0"; }
@@ -339,6 +343,13 @@ class FakeBackend final : public vm::Backend {
   vm::SaveResult save(const vm::VmInfo&, const std::string&) override { return {}; }
   void link(const vm::VmInfo& a, const vm::VmInfo& b) override {
     links.emplace_back(a.name, b.name);
+  }
+  std::string keep_on_vm_host(const vm::VmInfo&, const std::string& name,
+                              const std::function<void(const std::string&)>& write) override {
+    if (other_host_dir.empty()) return {};
+    if (!keep_fails.empty()) throw Error(keep_fails);
+    write(other_host_dir + "/" + name);
+    return "kept as " + name;
   }
 };
 

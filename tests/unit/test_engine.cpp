@@ -10,6 +10,7 @@
 
 #include <filesystem>
 
+#include "core/checkpoint_archive.hpp"
 #include "core/checkpoint_store.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
@@ -170,6 +171,48 @@ TEST(EngineMigrate, NameTakenInTheDestinationIsRefusedAndTheFreshVmStopped) {
   EXPECT_TRUE(contains(err, "already has a workload named 'w'"));
   EXPECT_FALSE(seen(w.src(), "checkpoint"));
   EXPECT_EQ(w.vms.stopped, (std::vector<std::string>{"src-m1"}));
+}
+
+TEST(EngineMigrate, KeepCheckpointToAnotherHostKeepsAnArchiveThereThatImports) {
+  World w;
+  w.vms.backend.other_host_dir = w.root + "/far";
+  fs::create_directories(w.vms.backend.other_host_dir);
+  auto req = w.request();
+  req.keep_checkpoint = true;
+  auto r = engine::migrate(w.env, req);
+  EXPECT_EQ(r.checkpoint, "mig");
+  EXPECT_EQ(r.checkpoint_on_host, "kept as checkpoint-mig.tar.zst");
+  EXPECT_TRUE(r.warnings.empty());
+  // What the other host holds is the whole checkpoint, as another store takes it.
+  const std::string archive = w.vms.backend.other_host_dir + "/checkpoint-mig.tar.zst";
+  core::CheckpointStore far(w.root + "/far-data");
+  auto m = core::import_checkpoint(far, archive);
+  EXPECT_EQ(m.name, "mig");
+  EXPECT_EQ(m.files.size(), core::CheckpointStore(w.cfg.data_dir).load("mig").files.size());
+}
+
+TEST(EngineMigrate, ArchiveThatCannotReachTheOtherHostIsAWarningAndTheMoveStands) {
+  World w;
+  w.vms.backend.other_host_dir = w.root + "/far";
+  w.vms.backend.keep_fails = "cannot connect to libvirt at 'qemu+tcp://host2/system'";
+  auto req = w.request();
+  req.keep_checkpoint = true;
+  auto r = engine::migrate(w.env, req);
+  EXPECT_TRUE(r.verdict.survived);
+  EXPECT_TRUE(r.checkpoint_on_host.empty());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_TRUE(contains(r.warnings[0], "kept in this host's store only: cannot connect"))
+      << r.warnings[0];
+  EXPECT_EQ(w.checkpoints(), (std::vector<std::string>{"mig"}));
+}
+
+TEST(EngineMigrate, WithoutKeepCheckpointNothingGoesToTheOtherHost) {
+  World w;
+  w.vms.backend.other_host_dir = w.root + "/far";
+  fs::create_directories(w.vms.backend.other_host_dir);
+  auto r = engine::migrate(w.env, w.request());
+  EXPECT_TRUE(r.checkpoint_on_host.empty());
+  EXPECT_TRUE(fs::is_empty(w.vms.backend.other_host_dir));
 }
 
 TEST(EngineMigrate, ToConnectBootsTheFreshVmOnThatLibvirtDaemon) {

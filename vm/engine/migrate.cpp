@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 
+#include "core/checkpoint_archive.hpp"
 #include "core/error.hpp"
 #include "core/fault.hpp"
 #include "core/format.hpp"
@@ -97,6 +98,7 @@ class Migration {
   void finish_lazy();
   void end_source();
   MigrateResult result() const;
+  void keep_on_destination_host(MigrateResult& out);
   // Undoes what the migration did: the copy in the destination ended (a
   // lazy restore lacks memory), the source given its workload back, the
   // staging dropped; a fresh destination is stopped by m_fresh. Returns what
@@ -391,7 +393,25 @@ MigrateResult Migration::run() {
   MigrateResult out = result();
   out.verdict = judge_restored(*m_dst, m_a.workload, m_scenario, m_before, m_env.settle);
   if (!m_a.keep_checkpoint && !m_m.lazy_pages) m_store.remove(m_cp_name);
+  if (!out.checkpoint.empty()) keep_on_destination_host(out);
   return out;
+}
+
+// A destination on another host keeps the checkpoint there too, as an archive kcr
+// checkpoints import takes; the migration succeeded whatever becomes of that copy.
+void Migration::keep_on_destination_host(MigrateResult& out) {
+  const std::string volume = "checkpoint-" + m_cp_name + ".tar.zst";
+  try {
+    out.checkpoint_on_host =
+        m_dst->backend().keep_on_vm_host(m_dst->info(), volume, [&](const std::string& file) {
+          say("keep",
+              "archiving checkpoint '" + m_cp_name + "' for the host of VM '" + out.to + "'");
+          core::export_checkpoint(m_store, m_cp_name, file, core::Compression::zstd);
+        });
+  } catch (const std::exception& e) {
+    out.warnings.push_back("checkpoint '" + m_cp_name +
+                           "' is kept in this host's store only: " + e.what());
+  }
 }
 
 MigrateResult Migration::result() const {

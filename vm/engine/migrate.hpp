@@ -43,6 +43,7 @@ struct MigrateResult {
   Timings timings;
   std::vector<core::PreDumpRound> pre_dumps;
   std::string checkpoint;             // its name when kept
+  std::string checkpoint_on_host;     // kept on the destination's host too: where
   std::vector<std::string> warnings;  // the move succeeded, but...
   std::string temporary;              // --scenario: the scenario; both VMs were stopped
 };
