@@ -65,6 +65,10 @@ class VirtioPort : public Port {
     if (r > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))) {
       bool was_connected = m_connected;
       m_connected = false;
+      // What a host that left had sent and the agent had not read yet stays in the port's
+      // buffers and would reach the next host's stream first, mid-frame: the tail of a file
+      // chunk taken for a length prefix swallows the next host's requests.
+      if (pfd.revents & POLLIN) drop_unread();
       // Without a host, POLLHUP stays set: sleep instead of spinning on it.
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       return was_connected ? PortEvent::disconnected : PortEvent::none;
@@ -107,6 +111,20 @@ class VirtioPort : public Port {
   }
 
  private:
+  void drop_unread() {
+    std::string buf(64 * 1024, '\0');
+    std::size_t dropped = 0;
+    for (;;) {
+      ssize_t n = ::read(m_fd.get(), buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // nothing left (0: no host and no data; EAGAIN)
+      dropped += static_cast<std::size_t>(n);
+    }
+    if (dropped > 0) {
+      log_line("dropped " + std::to_string(dropped) + " bytes a gone host left unread");
+    }
+  }
+
   UniqueFd m_fd;
   bool m_connected = false;
 };
