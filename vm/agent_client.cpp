@@ -94,7 +94,7 @@ proto::Hello AgentClient::wait_hello(std::chrono::milliseconds timeout,
       }
       frame = m_stream.read(std::chrono::milliseconds(0));
     }
-    if (!m_stream.timed_out()) throw Error("the agent channel closed (QEMU exited?)");
+    if (!m_stream.timed_out()) throw_closed("the agent channel closed (QEMU exited?)");
     nudge = std::min(nudge * 2, std::chrono::milliseconds(2000));
   }
 }
@@ -132,8 +132,18 @@ uint64_t AgentClient::write_request(proto::Request request) {
   request.set_id(id);
   std::string payload;
   request.SerializeToString(&payload);
-  m_stream.write(payload, std::chrono::seconds(30));
+  try {
+    m_stream.write(payload, std::chrono::seconds(30));
+  } catch (const Error&) {
+    if (m_why_closed && !m_why_closed().empty()) throw_closed("");
+    throw;
+  }
   return id;
+}
+
+void AgentClient::throw_closed(const char* fallback) const {
+  std::string why = m_why_closed ? m_why_closed() : std::string();
+  throw Error(why.empty() ? std::string(fallback) : why);
 }
 
 proto::Response AgentClient::await(uint64_t id, std::chrono::milliseconds timeout) {
@@ -159,7 +169,7 @@ proto::Response AgentClient::receive(uint64_t id, const proto::Request* request,
     auto frame = m_stream.read(left);
     if (!frame) {
       if (m_stream.timed_out()) throw Error("the agent did not answer in time");
-      throw Error("the agent channel closed (did the VM stop?)");
+      throw_closed("the agent channel closed (did the VM stop?)");
     }
     proto::Response resp;
     if (!resp.ParseFromString(*frame))

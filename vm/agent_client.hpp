@@ -35,6 +35,10 @@ class AgentClient final : public AgentChannel {
 
   int fd() const { return m_fd.get(); }
 
+  // WHY says, once the channel closed, what closed it when kcr knows better
+  // than "the VM stopped" (a libvirt daemon that went away); empty: no idea.
+  void explain_close(std::function<std::string()> why) { m_why_closed = std::move(why); }
+
  private:
   // Reads responses until the final one for ID, passing file parts to
   // ON_PART; checks the body against REQUEST when given.
@@ -43,6 +47,8 @@ class AgentClient final : public AgentChannel {
                           const std::function<void(const proto::Response&)>& on_part);
   // Writes REQUEST with a fresh id and returns the id.
   uint64_t write_request(proto::Request request);
+  // Throws what closed the channel: WHY's answer, or FALLBACK.
+  [[noreturn]] void throw_closed(const char* fallback) const;
 
   struct Pending {
     std::string kind;
@@ -56,6 +62,7 @@ class AgentClient final : public AgentChannel {
   uint64_t m_next_id;
   // Requests sent without waiting, kept at debug level to log their duration on await.
   std::unordered_map<uint64_t, Pending> m_pending;
+  std::function<std::string()> m_why_closed;
 };
 
 }  // namespace kcr::vm

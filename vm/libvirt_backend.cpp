@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <thread>
 
@@ -355,7 +356,8 @@ namespace {
 
 // A stream to the agent's port (CONSOLE: the serial console) of the VM on another host,
 // through libvirt, bridged to a socket.
-UniqueFd open_remote_stream(const VmInfo& info, bool console) {
+UniqueFd open_remote_stream(const VmInfo& info, bool console,
+                            std::shared_ptr<std::atomic<bool>> closed = nullptr) {
   const std::string what =
       (console ? "the serial console of VM '" : "the agent port of VM '") + info.name + "'";
   Connection c = open_connection(uri_of(info));
@@ -373,14 +375,21 @@ UniqueFd open_remote_stream(const VmInfo& info, bool console) {
     virStreamFree(st);
     throw Error("cannot open " + what + " through libvirt at " + uri_of(info) + ": " + msg);
   }
-  return bridge_libvirt_stream(c.get(), st, what);
+  return bridge_libvirt_stream(c.get(), st, what, std::move(closed));
 }
 
 }  // namespace
 
 std::unique_ptr<AgentChannel> LibvirtBackend::connect_agent(const VmInfo& info) {
   if (!libvirt_uri_is_local(uri_of(info))) {
-    return std::make_unique<AgentClient>(open_remote_stream(info, false));
+    auto closed = std::make_shared<std::atomic<bool>>(false);
+    auto client = std::make_unique<AgentClient>(open_remote_stream(info, false, closed));
+    client->explain_close([closed, uri = uri_of(info)] {
+      return *closed ? "the libvirt daemon at " + uri +
+                           " went away (the connection to it closed); the VM may still run there"
+                     : std::string();
+    });
+    return client;
   }
   return std::make_unique<AgentClient>(in_dir(info.dir, k_agent_socket));
 }

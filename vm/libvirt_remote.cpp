@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
@@ -37,9 +38,12 @@ struct StreamFreer {
 };
 using Stream = std::unique_ptr<virStream, StreamFreer>;
 
-// Sends all of DATA on a non-blocking stream; false when the stream failed.
-bool stream_send_all(virStreamPtr st, const char* data, std::size_t n) {
+// Sends all of DATA on a non-blocking stream; false when the stream failed or the
+// connection under it closed (a stream of a dead connection can stay "full" forever).
+bool stream_send_all(virStreamPtr st, const char* data, std::size_t n,
+                     const std::atomic<bool>& closed) {
   while (n > 0) {
+    if (closed) return false;
     int s = virStreamSend(st, data, n);
     if (s == -2) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -52,12 +56,17 @@ bool stream_send_all(virStreamPtr st, const char* data, std::size_t n) {
   return true;
 }
 
-// Relays FD and ST both ways until either ends. The stream is non-blocking
-// and libvirt's event loop fills it: an idle relay looks every 2 ms.
-void relay(virStreamPtr st, int fd, const std::string& what) {
+// Relays FD and ST both ways until either ends or the connection closes
+// (CLOSED). The stream is non-blocking and libvirt's event loop fills it: an
+// idle relay looks every 2 ms.
+void relay(virStreamPtr st, int fd, const std::string& what, const std::atomic<bool>& closed) {
   std::vector<char> in(64 * 1024), out(64 * 1024);
   bool remote_ended = false;
   for (;;) {
+    if (closed) {
+      core::log(core::LogLevel::debug, what + ": the libvirt connection closed");
+      break;
+    }
     bool busy = false;
     int n = virStreamRecv(st, in.data(), in.size());
     if (n > 0) {
@@ -76,7 +85,7 @@ void relay(virStreamPtr st, int fd, const std::string& what) {
       ssize_t m = ::read(fd, out.data(), out.size());
       if (m < 0 && errno == EINTR) continue;
       if (m <= 0) break;  // kcr closed its end
-      if (!stream_send_all(st, out.data(), static_cast<std::size_t>(m))) {
+      if (!stream_send_all(st, out.data(), static_cast<std::size_t>(m), closed)) {
         core::log(core::LogLevel::debug, what + ": libvirt stream failed: " + last_error());
         break;
       }
@@ -87,6 +96,16 @@ void relay(virStreamPtr st, int fd, const std::string& what) {
   } else {
     virStreamAbort(st);
   }
+}
+
+using ClosedFlag = std::shared_ptr<std::atomic<bool>>;
+
+void on_connection_closed(virConnectPtr, int, void* opaque) {
+  **static_cast<ClosedFlag*>(opaque) = true;
+}
+
+void free_flag(void* opaque) {
+  delete static_cast<ClosedFlag*>(opaque);
 }
 
 }  // namespace
@@ -112,17 +131,32 @@ void libvirt_event_loop() {
   });
 }
 
-UniqueFd bridge_libvirt_stream(virConnectPtr c, virStreamPtr stream, const std::string& what) {
+UniqueFd bridge_libvirt_stream(virConnectPtr c, virStreamPtr stream, const std::string& what,
+                               std::shared_ptr<std::atomic<bool>> closed) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     virStreamAbort(stream);
     virStreamFree(stream);
     throw_errno("socketpair for " + what);
   }
+  if (!closed) closed = std::make_shared<std::atomic<bool>>(false);
+  // A daemon that goes away ends the connection (its socket closes, or the keepalive
+  // of a host that vanished times out): the relay has to hear of it, or kcr waits on
+  // a stream nothing will ever fill. One close callback per connection.
+  auto* hold = new ClosedFlag(closed);
+  bool registered = virConnectRegisterCloseCallback(c, on_connection_closed, hold, free_flag) == 0;
+  if (!registered) {
+    delete hold;
+    core::log(core::LogLevel::debug, what + ": no close callback: " + last_error());
+  }
+  virConnectSetKeepAlive(c, 5, 3);
   virConnectRef(c);
-  std::thread([c, stream, fd = sv[1], what] {
-    relay(stream, fd, what);
+  std::thread([c, stream, fd = sv[1], what, closed, registered] {
+    relay(stream, fd, what, *closed);
+    // The stream may fail before the close callback runs: ask, before kcr sees the end.
+    if (virConnectIsAlive(c) != 1) *closed = true;
     virStreamFree(stream);
+    if (registered) virConnectUnregisterCloseCallback(c, on_connection_closed);
     virConnectClose(c);
     ::close(fd);
   }).detach();

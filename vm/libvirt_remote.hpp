@@ -7,6 +7,8 @@
 
 #include <libvirt/libvirt.h>
 
+#include <atomic>
+#include <memory>
 #include <string>
 
 #include "core/unique_fd.hpp"
@@ -24,8 +26,11 @@ void libvirt_event_loop();
 // A socket whose other end a thread relays to STREAM (opened on connection
 // C, which it holds a reference to) and back, until either side closes; then
 // the thread finishes the stream and drops its references. WHAT names the
-// stream in errors ("the agent port of VM 'a'").
-UniqueFd bridge_libvirt_stream(virConnectPtr c, virStreamPtr stream, const std::string& what);
+// stream in errors ("the agent port of VM 'a'"). When the connection closes
+// under it (the daemon went away), the thread sets CLOSED, when given, before
+// it closes its end of the socket.
+UniqueFd bridge_libvirt_stream(virConnectPtr c, virStreamPtr stream, const std::string& what,
+                               std::shared_ptr<std::atomic<bool>> closed = nullptr);
 
 // The storage pool kcr keeps its files in on C's host ("kcr", a directory
 // pool under /var/lib/libvirt/kcr), created and started when missing.

@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/fault.hpp"
 #include "core/files.hpp"
+#include "core/log.hpp"
 #include "core/names.hpp"
 #include "core/time.hpp"
 #include "kcr/version.hpp"
@@ -401,10 +402,23 @@ VmSession::VmSession(const core::Config& cfg, const std::string& name,
   m_lock = lock_vm_dir(m_info.dir, name, lock_wait);
   core::fault_register_vm(name, m_info.pid);
   try {
-    m_agent = m_backend->connect_agent(m_info);
-    m_hello = m_agent->wait_hello(std::chrono::seconds(15), [&] {
+    auto still_alive = [&] {
       if (!alive()) throw Error("it exited");
-    });
+    };
+    m_agent = m_backend->connect_agent(m_info);
+    try {
+      m_hello = m_agent->wait_hello(std::chrono::seconds(5), still_alive);
+    } catch (const Error& e) {
+      // A running VM's agent answers in milliseconds. Silence on a channel that stays open
+      // is a connection gone wrong on the way (a libvirt daemon that has just restarted
+      // hands out a stream that carries nothing): a fresh one gets through.
+      if (std::string_view(e.what()) != "the agent did not say hello in time") throw;
+      core::log(core::LogLevel::debug,
+                "VM '" + name + "': no hello within 5 s, connecting to its agent again");
+      m_agent.reset();
+      m_agent = m_backend->connect_agent(m_info);
+      m_hello = m_agent->wait_hello(std::chrono::seconds(10), still_alive);
+    }
   } catch (const Error& e) {
     throw e.with_context("VM '" + name + "'");
   }

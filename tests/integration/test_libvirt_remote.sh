@@ -6,8 +6,9 @@
 # checkpoint and restore reach it through libvirt streams; kcr migrate
 # --to-connect moves the counter and a 100 MB buffer from a VM of this host's
 # daemon into VMs of the other and they continue there; what cannot cross is
-# refused before anything is frozen; a daemon gone away is a clear error and
-# the source keeps its workload; vm stop leaves nothing defined.
+# refused before anything is frozen; a daemon gone away, before the freeze or
+# while the images go in, is a clear error and the source keeps its workload;
+# vm stop leaves nothing defined.
 source "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -117,6 +118,30 @@ expect_not_contains "no VM left by the failed boot" "$src-m" "$(kcr vm ls)"
 expect_eq "the counter outlived its daemon" true \
   "$(kcr exec "$far" counter -- kcr-scenario counter-probe >/dev/null && echo true)"
 
+# The peer's daemon dies while 100 MB are on their way into its VM: the migrate
+# fails saying so, the frozen source runs on with the same buffer, the checkpoint
+# stays in this host's store, and no copy runs on the peer once it is back.
+kcr run "$src" --name b2 -- kcr-scenario membuf --size 100M >/dev/null
+wait_for "b2 ready" 120 kcr exec "$src" b2 -- kcr-scenario membuf-probe
+sum=$(kcr exec "$src" b2 -- kcr-scenario membuf-probe)
+daemon=$(cat "$peer_pid")
+kill_midway "restore: restoring" "$daemon" kcr migrate "$src" b2 --to "$far" -o "mid$$"
+expect_true "the migrate failed (exit $rc)" test "$rc" -ne 0
+expect_contains "it says the migration failed" "migration of workload 'b2' failed" "$err"
+expect_contains "because the daemon went away" "the libvirt daemon at $peer went away" "$err"
+expect_contains "and where the workload is" "the source workload is not lost: it keeps running in VM '$src'" "$err"
+expect_eq "the source runs b2 again" running "$(workload_state "$src" b2)"
+expect_eq "with the same 100 MB" "$sum" "$(kcr exec "$src" b2 -- kcr-scenario membuf-probe)"
+expect_true "the checkpoint stays, complete" kcr -q checkpoints verify "mid$$"
+kcr -q checkpoints rm "mid$$" >/dev/null
+# Until it is reaped, the dead daemon's pid still holds its lock on the VM's channel.
+for _ in $(seq 1 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.1; done
+"$root/scripts/libvirt-up.sh" --peer </dev/null >/dev/null 2>&1 || fail "the peer daemon came back again"
+ps=$(kcr ps "$far" --json) || fail "ps on the peer's VM once its daemon is back: $ps"
+expect_contains "the peer's VM answers" '"name":"counter"' "$ps"
+expect_not_contains "and runs no copy of b2" '"name":"b2"' "$ps"
+kcr -q kill "$src" b2 --signal KILL >/dev/null 2>&1
+
 # --keep-checkpoint: the other host keeps the checkpoint in its kcr pool, as an
 # archive kcr checkpoints import takes there.
 kept=kept$$
@@ -133,7 +158,9 @@ expect_true "the peer's copy imports into another store" \
   env KCR_DATA_DIR="$KCR_TEST_TMP/far-data" "$KCR" -q checkpoints import "$KCR_TEST_TMP/far.tar.zst"
 expect_true "and verifies there" \
   env KCR_DATA_DIR="$KCR_TEST_TMP/far-data" "$KCR" -q checkpoints verify "$kept"
-virsh -q -c "$peer" vol-delete --pool kcr "checkpoint-$kept.tar.zst" </dev/null >/dev/null 2>&1
+for v in "checkpoint-$kept.tar.zst" "checkpoint-$kept.tar.zst.done"; do
+  virsh -q -c "$peer" vol-delete --pool kcr "$v" </dev/null >/dev/null 2>&1
+done
 
 for vm in "$far" "$far2" "$src"; do kcr -q vm stop "$vm" >/dev/null || fail "vm stop $vm"; done
 expect_not_contains "nothing left on the peer" "kcr-r" "$(domains "$peer")"
