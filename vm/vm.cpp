@@ -405,19 +405,22 @@ VmSession::VmSession(const core::Config& cfg, const std::string& name,
     auto still_alive = [&] {
       if (!alive()) throw Error("it exited");
     };
-    m_agent = m_backend->connect_agent(m_info);
-    try {
-      m_hello = m_agent->wait_hello(std::chrono::seconds(5), still_alive);
-    } catch (const Error& e) {
-      // A running VM's agent answers in milliseconds. Silence on a channel that stays open
-      // is a connection gone wrong on the way (a libvirt daemon that has just restarted
-      // hands out a stream that carries nothing): a fresh one gets through.
-      if (std::string_view(e.what()) != "the agent did not say hello in time") throw;
-      core::log(core::LogLevel::debug,
-                "VM '" + name + "': no hello within 5 s, connecting to its agent again");
-      m_agent.reset();
+    // A running VM's agent answers in milliseconds. Silence on a channel that stays open is
+    // a connection gone wrong on the way (a libvirt daemon that has just restarted can hand
+    // out a stream that carries nothing): a fresh one gets through. Three tries, 5 s each.
+    for (int attempt = 1;; ++attempt) {
       m_agent = m_backend->connect_agent(m_info);
-      m_hello = m_agent->wait_hello(std::chrono::seconds(10), still_alive);
+      try {
+        m_hello = m_agent->wait_hello(std::chrono::seconds(5), still_alive);
+        break;
+      } catch (const Error& e) {
+        if (attempt == 3 || std::string_view(e.what()) != "the agent did not say hello in time") {
+          throw;
+        }
+        core::log(core::LogLevel::debug,
+                  "VM '" + name + "': no hello within 5 s, connecting to its agent again");
+        m_agent.reset();
+      }
     }
   } catch (const Error& e) {
     throw e.with_context("VM '" + name + "'");
