@@ -109,7 +109,7 @@ void restore(Context& ctx, const RestoreArgs& a) {
   if (a.print_stats) print_json(podman_restore_stats(r));
 }
 
-void list(Context& ctx) {
+void list_checkpoints(Context& ctx) {
   ctx.engine().clean_store();
   core::CheckpointStore store(ctx.config().data_dir);
   auto all = store.list();
@@ -240,7 +240,7 @@ void register_checkpoints_group(CLI::App& app, Context& ctx) {
   auto* ls = cps->add_subcommand("ls", "List checkpoints");
   add_json_flag(ls, ctx);
   ls->footer("Example:\n  kcr checkpoints ls --json");
-  ls->callback([&ctx] { list(ctx); });
+  ls->callback([&ctx] { list_checkpoints(ctx); });
   auto show_name = std::make_shared<std::string>();
   auto* sh = cps->add_subcommand("show", "Show one checkpoint's manifest");
   sh->add_option("name", *show_name, "Checkpoint")->required();

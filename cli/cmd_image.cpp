@@ -84,7 +84,7 @@ void build(Context& ctx, const BuildArgs& a) {
              i.content_hash.substr(0, 12));
 }
 
-void list(Context& ctx) {
+void list_images(Context& ctx) {
   auto all = images::list_images(ctx.config());
   if (ctx.json) {
     auto arr = core::Json::array();
@@ -237,7 +237,7 @@ void register_image_commands(CLI::App& app, Context& ctx) {
   auto* l = img->add_subcommand("ls", "List guest images");
   add_json_flag(l, ctx);
   l->footer("Example:\n  kcr image ls");
-  l->callback([&ctx] { list(ctx); });
+  l->callback([&ctx] { list_images(ctx); });
 
   auto rm_name = std::make_shared<std::string>();
   auto* r = img->add_subcommand("rm", "Remove a guest image");

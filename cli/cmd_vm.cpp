@@ -80,7 +80,7 @@ void start(Context& ctx, const StartArgs& a) {
              info.accel, sanitize(hello.kernel_release()), sanitize(hello.criu_version()));
 }
 
-void list(Context& ctx) {
+void list_vms(Context& ctx) {
   auto vms = vm::list_vms(ctx.config());
   if (ctx.json) {
     auto arr = core::Json::array();
@@ -209,7 +209,7 @@ void register_vm_commands(CLI::App& app, Context& ctx) {
       "ls", "List VMs; a VM whose QEMU died shows once as exited and is cleaned up");
   add_json_flag(ls, ctx);
   ls->footer("Example:\n  kcr vm ls --json");
-  ls->callback([&ctx] { list(ctx); });
+  ls->callback([&ctx] { list_vms(ctx); });
 
   auto console_name = std::make_shared<std::string>();
   auto log_only = std::make_shared<bool>(false);

@@ -61,7 +61,7 @@ std::vector<std::string> choices_of(const std::string& type_name) {
   return out;
 }
 
-std::string upper(std::string s) {
+std::string placeholder(std::string s) {
   for (char& c : s) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
   return s;
 }
@@ -85,9 +85,9 @@ OptionDoc describe_option(const std::string& command, const CLI::Option& opt) {
     std::string base = o.names.empty() ? key : key.substr(key.find_first_not_of('-'));
     // A repeatable positional's name is a plural: "names" takes NAME...
     if (o.repeatable && o.names.empty() && base.size() > 1 && base.back() == 's') base.pop_back();
-    o.value = upper(base);
+    o.value = placeholder(base);
   } else {
-    o.value = upper(to_string(o.kind));
+    o.value = placeholder(to_string(o.kind));
   }
   return o;
 }
@@ -96,7 +96,7 @@ bool is_example_heading(const std::string& line) {
   return line == "Example:" || line == "Examples:";
 }
 
-CommandDoc describe(const CLI::App& app, std::vector<std::string> path) {
+CommandDoc describe_command(const CLI::App& app, std::vector<std::string> path) {
   CommandDoc c;
   c.path = std::move(path);
   c.description = app.get_description();
@@ -127,7 +127,7 @@ CommandDoc describe(const CLI::App& app, std::vector<std::string> path) {
     if (sub->get_name().empty() || sub->get_group().empty()) continue;  // option group, hidden
     auto sub_path = c.path;
     sub_path.push_back(sub->get_name());
-    c.subcommands.push_back(describe(*sub, sub_path));
+    c.subcommands.push_back(describe_command(*sub, sub_path));
   }
   return c;
 }
@@ -169,7 +169,7 @@ std::string CommandDoc::page() const {
 }
 
 CommandDoc describe_commands(const CLI::App& app) {
-  return describe(app, {});
+  return describe_command(app, {});
 }
 
 void for_each_command(const CommandDoc& root, const std::function<void(const CommandDoc&)>& f) {

@@ -28,7 +28,6 @@ namespace kcr::core {
 
 namespace {
 
-constexpr const char* k_manifest = "manifest.yaml";
 constexpr std::size_t k_buffer_bytes = 256 << 10;
 constexpr int64_t k_max_config_bytes = 16 << 20;
 constexpr int64_t k_max_spec_bytes = 1 << 20;
@@ -46,19 +45,12 @@ std::string round_prefix(const std::string& path) {
 
 // An entry name as it may be shown: control characters from a hostile
 // archive become '?'.
-std::string shown(const std::string& name) {
+std::string shown_name(const std::string& name) {
   std::string out = name.substr(0, 200);
   for (char& c : out) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
   }
   return out;
-}
-
-std::string random_suffix() {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
 }
 
 // Calls PROGRESS at most once a second, the first time a second after start.
@@ -224,7 +216,7 @@ class ArchiveIn {
     if (!next(&e)) fail("the archive is empty (no " + std::string(k_archive_config) + ")");
     std::string first = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
     if (first != k_archive_config) {
-      fail("the first entry is '" + shown(first) + "', not " + k_archive_config +
+      fail("the first entry is '" + shown_name(first) + "', not " + k_archive_config +
            " (not a kcr checkpoint archive)");
     }
     check_regular(e, first);
@@ -272,7 +264,7 @@ class ArchiveIn {
     throw Error("archive " + m_file + ": " + why, "the archive is damaged or not from kcr");
   }
   [[noreturn]] void fail_entry(const std::string& name, const std::string& why) const {
-    fail("entry '" + shown(name) + "' " + why);
+    fail("entry '" + shown_name(name) + "' " + why);
   }
 
  private:

@@ -40,7 +40,7 @@ bool is_utf8(const std::string& s) {
 
 // A string from an image, safe to print: control bytes (and every byte of
 // text that is not UTF-8) as \xNN.
-std::string shown(const std::string& s) {
+std::string escaped(const std::string& s) {
   bool utf8 = is_utf8(s);
   std::string out;
   for (char ch : s) {
@@ -150,7 +150,7 @@ std::string fstype_name(const criu::MntEntry& m) {
                                 "fusectl",     "debugfs", "cgroup",  "aufs",     "mqueue",
                                 "fuse",        "auto",    "overlay", "autofs",   "tracefs"};
   uint32_t t = m.fstype();
-  if (t == 16 && m.has_fsname()) return shown(m.fsname());
+  if (t == 16 && m.has_fsname()) return escaped(m.fsname());
   if (t == 23) return "cgroup2";
   if (t < sizeof names / sizeof names[0]) return names[t];
   return "fstype " + std::to_string(t);
@@ -176,8 +176,8 @@ std::string inet_address(const google::protobuf::RepeatedField<uint32_t>& a, uin
 
 std::string unix_name(const std::string& name) {
   if (name.empty()) return "";
-  if (name[0] == '\0') return "@" + shown(name.substr(1));
-  return shown(name);
+  if (name[0] == '\0') return "@" + escaped(name.substr(1));
+  return escaped(name);
 }
 
 InspectedSocket socket_of(const criu::FileEntry& f) {
@@ -212,7 +212,7 @@ std::string fd_what(uint32_t type, uint32_t id, const std::map<uint32_t, criu::F
   auto it = files.find(id);
   if (it != files.end()) {
     const auto& f = it->second;
-    if (type == 1 && f.has_reg()) return shown(f.reg().name());
+    if (type == 1 && f.has_reg()) return escaped(f.reg().name());
     if (type == 2 && f.has_pipe()) return "pipe[" + std::to_string(f.pipe().pipe_id()) + "]";
     if (type == 5 && f.has_usk()) {
       const auto& u = f.usk();
@@ -422,7 +422,7 @@ Inspection inspect_images(const ImageFiles& images) {
     proc.threads.assign(p.threads().begin(), p.threads().end());
     std::string pid = std::to_string(p.pid());
     auto core = r.one<criu::CoreEntry>("core-" + pid + ".img");
-    proc.comm = shown(core.tc().comm());
+    proc.comm = escaped(core.tc().comm());
     uint32_t state = core.tc().task_state();
     proc.state = task_state_name(state);
     if (state == 1 || state == 6) {
@@ -457,13 +457,13 @@ Inspection inspect_images(const ImageFiles& images) {
       InspectedMount mnt;
       mnt.mnt_id = m.mnt_id();
       mnt.parent_mnt_id = m.parent_mnt_id();
-      mnt.mountpoint = shown(m.mountpoint());
-      mnt.root = shown(m.root());
+      mnt.mountpoint = escaped(m.mountpoint());
+      mnt.root = escaped(m.root());
       mnt.fstype = fstype_name(m);
-      mnt.source = shown(m.source());
-      mnt.options = shown(m.options());
+      mnt.source = escaped(m.source());
+      mnt.options = escaped(m.options());
       mnt.external = m.ext_mount() || m.has_ext_key();
-      mnt.ext_key = shown(m.ext_key());
+      mnt.ext_key = escaped(m.ext_key());
       in.mounts.push_back(std::move(mnt));
     }
   }

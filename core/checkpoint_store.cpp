@@ -29,7 +29,6 @@ namespace kcr::core {
 
 namespace {
 
-constexpr const char* k_manifest = "manifest.yaml";
 constexpr std::size_t k_max_files = 100000;
 
 // Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
@@ -86,13 +85,6 @@ bool plain_file_name(const std::string& name) {
 void fsync_path(const std::string& path, int flags) {
   UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC));
   if (fd && ::fsync(fd.get()) != 0) throw_errno("fsync " + path);
-}
-
-std::string random_suffix() {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
 }
 
 }  // namespace

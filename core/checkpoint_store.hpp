@@ -86,6 +86,9 @@ CheckpointManifest manifest_from_yaml(const std::string& text, const std::string
 // Checkpoints on the host: DATA_DIR/checkpoints/NAME/{manifest.yaml, images/,
 // dump.log, stats-dump}. A checkpoint directory exists only complete: it is
 // written under a ".partial-" name and renamed into place.
+// The file in every checkpoint directory that lists the others, with their sizes and digests.
+inline constexpr const char* k_manifest = "manifest.yaml";
+
 class CheckpointStore {
  public:
   explicit CheckpointStore(std::string data_dir);

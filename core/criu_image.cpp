@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/criu_stats.hpp"
 #include "core/error.hpp"
 
 namespace kcr::core {
@@ -56,7 +57,6 @@ constexpr const char* k_raw_numbered[] = {
 };
 
 constexpr uint32_t k_inventory_magic = 0x58313116;
-constexpr uint32_t k_stats_magic = 0x57093306;
 constexpr uint32_t k_irmap_magic = 0x57004059;
 
 bool all_digits(std::string_view s) {
@@ -87,7 +87,7 @@ std::string hex(uint32_t v) {
   return buf;
 }
 
-[[noreturn]] void bad(const std::string& name, const std::string& why) {
+[[noreturn]] void bad_image(const std::string& name, const std::string& why) {
   throw Error("CRIU image " + name + " " + why, "the checkpoint is damaged or not made by CRIU");
 }
 
@@ -96,16 +96,18 @@ std::size_t check_head(const std::string& name, std::string_view bytes, const Cr
   std::size_t at = 0;
   if (!k.inventory) {
     if (bytes.size() < 4)
-      bad(name, "is too short for its magic (" + std::to_string(bytes.size()) + " bytes)");
+      bad_image(name, "is too short for its magic (" + std::to_string(bytes.size()) + " bytes)");
     uint32_t head = u32_at(bytes, 0);
     uint32_t want = k.service ? k_criu_service_magic : k_criu_common_magic;
-    if (head != want) bad(name, "starts with " + hex(head) + ", not CRIU's magic " + hex(want));
+    if (head != want)
+      bad_image(name, "starts with " + hex(head) + ", not CRIU's magic " + hex(want));
     at = 4;
   }
-  if (bytes.size() < at + 4) bad(name, "ends before its " + k.kind + " magic");
+  if (bytes.size() < at + 4) bad_image(name, "ends before its " + k.kind + " magic");
   uint32_t magic = u32_at(bytes, at);
   if (magic != k.magic) {
-    bad(name, "has magic " + hex(magic) + " where a " + k.kind + " image has " + hex(k.magic));
+    bad_image(name,
+              "has magic " + hex(magic) + " where a " + k.kind + " image has " + hex(k.magic));
   }
   return at + 4;
 }
@@ -116,18 +118,18 @@ std::vector<std::string_view> split(const std::string& name, std::string_view by
   std::vector<std::string_view> out;
   while (at < bytes.size()) {
     if (bytes.size() - at < 4)
-      bad(name, "ends inside an entry's size (offset " + std::to_string(at) + ")");
+      bad_image(name, "ends inside an entry's size (offset " + std::to_string(at) + ")");
     uint32_t size = u32_at(bytes, at);
     at += 4;
     if (size > k_criu_max_entry_bytes) {
-      bad(name, "has an entry of " + std::to_string(size) + " bytes at offset " +
-                    std::to_string(at - 4) + " (at most " + std::to_string(k_criu_max_entry_bytes) +
-                    ")");
+      bad_image(name, "has an entry of " + std::to_string(size) + " bytes at offset " +
+                          std::to_string(at - 4) + " (at most " +
+                          std::to_string(k_criu_max_entry_bytes) + ")");
     }
     if (size > bytes.size() - at) {
-      bad(name, "is truncated: an entry of " + std::to_string(size) + " bytes at offset " +
-                    std::to_string(at - 4) + " runs past its end (" + std::to_string(bytes.size()) +
-                    " bytes)");
+      bad_image(name, "is truncated: an entry of " + std::to_string(size) + " bytes at offset " +
+                          std::to_string(at - 4) + " runs past its end (" +
+                          std::to_string(bytes.size()) + " bytes)");
     }
     out.push_back(bytes.substr(at, size));
     at += size;

@@ -9,7 +9,6 @@ namespace kcr::core {
 namespace {
 
 constexpr uint32_t k_service_magic = 0x55105940;  // images v1.1 service files
-constexpr uint32_t k_stats_magic = 0x57093306;
 
 uint32_t read_u32(const std::string& b, std::size_t at) {
   uint32_t v;

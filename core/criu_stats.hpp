@@ -18,6 +18,9 @@ struct CriuDumpStats {
   uint64_t pages_written = 0;
 };
 
+// The magic a CRIU stats image (stats-dump, stats-restore) starts with after the images' own.
+inline constexpr uint32_t k_stats_magic = 0x57093306;
+
 struct CriuRestoreStats {
   uint64_t forking_time = 0;
   uint64_t restore_time = 0;

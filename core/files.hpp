@@ -38,7 +38,19 @@ UniqueFd connect_unix(const std::string& path, const std::string& what = "socket
 // Milliseconds elapsed since START on the steady clock.
 uint64_t ms_since(std::chrono::steady_clock::time_point start);
 
+// Seconds elapsed since START on the steady clock.
+double seconds_since(std::chrono::steady_clock::time_point start);
+
 // TEXT without leading and trailing white space (space, \t, \r, \n, \v, \f).
 std::string trim(std::string_view text);
+
+// TEXT up to its first newline (all of it when it has none).
+std::string first_line(const std::string& text);
+
+// 16 random hex digits, for names of temporary files and directories beside their target.
+std::string random_suffix();
+
+// mkdir PATH with MODE; an existing PATH is fine. Throws kcr::Error naming the path otherwise.
+void make_dir(const std::string& path, mode_t mode);
 
 }  // namespace kcr::core

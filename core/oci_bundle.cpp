@@ -39,7 +39,7 @@ const char* const kNamespacesHint =
 
 // TEXT as a JSON string literal, control characters escaped, cut after 80 bytes: what the file
 // says, safe to print.
-std::string shown(std::string_view text) {
+std::string json_quoted(std::string_view text) {
   constexpr std::size_t kShown = 80;
   std::string q = Json(std::string(text.substr(0, kShown)))
                       .dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -52,7 +52,7 @@ std::string member_path(const std::string& path, const std::string& key) {
   bool plain = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   });
-  if (!plain) return path + "[" + shown(key) + "]";
+  if (!plain) return path + "[" + json_quoted(key) + "]";
   return path.empty() ? key : path + "." + key;
 }
 
@@ -159,7 +159,7 @@ std::vector<std::string> strings_at(const Json& v, const std::string& path) {
 
 void expect_absolute(const std::string& value, const std::string& path, const char* example) {
   if (value.empty() || value[0] != '/') {
-    refuse(path + " " + shown(value) + " is not an absolute path",
+    refuse(path + " " + json_quoted(value) + " is not an absolute path",
            std::string("give a path inside the container that starts with /, such as ") + example);
   }
 }
@@ -271,7 +271,7 @@ void parse_process(const Json& v, const std::string& path, OciBundle& b) {
       for (std::size_t i = 0; i < b.env.size(); ++i) {
         auto eq = b.env[i].find('=');
         if (eq == std::string::npos || eq == 0) {
-          refuse(element_path(p, i) + " " + shown(b.env[i]) + " is not KEY=VALUE",
+          refuse(element_path(p, i) + " " + json_quoted(b.env[i]) + " is not KEY=VALUE",
                  "write each variable as KEY=VALUE, such as PATH=/usr/bin:/bin");
         }
       }
@@ -305,7 +305,7 @@ OciMount parse_mount(const Json& v, const std::string& path, const std::string& 
     }
   });
   if (!has_destination) missing(path + ".destination", "give the path inside the container");
-  std::string name = "mount " + shown(m.destination);
+  std::string name = "mount " + json_quoted(m.destination);
   bool bind = m.type == "bind" || std::any_of(m.options.begin(), m.options.end(),
                                               [](auto& o) { return o == "bind" || o == "rbind"; });
   if (bind) {
@@ -319,7 +319,8 @@ OciMount parse_mount(const Json& v, const std::string& path, const std::string& 
   } else if (!has_type) {
     refuse(name + " has no type", kMountTypesHint);
   } else if (!is_one_of(m.type, {"tmpfs", "proc", "sysfs", "devpts", "mqueue"})) {
-    refuse(name + " has type " + shown(m.type) + ", which kcr does not support", kMountTypesHint);
+    refuse(name + " has type " + json_quoted(m.type) + ", which kcr does not support",
+           kMountTypesHint);
   }
   return m;
 }
@@ -342,10 +343,10 @@ void parse_namespaces(const Json& v, const std::string& path, OciBundle& b) {
     });
     if (!has_type) missing(ep + ".type", kNamespacesHint);
     if (!is_one_of(type, {"pid", "mount", "ipc", "uts", "network", "cgroup", "user"})) {
-      refuse(ep + ".type " + shown(type) + " is not a namespace kcr makes", kNamespacesHint);
+      refuse(ep + ".type " + json_quoted(type) + " is not a namespace kcr makes", kNamespacesHint);
     }
     if (std::find(b.namespaces.begin(), b.namespaces.end(), type) != b.namespaces.end()) {
-      refuse(ep + ".type " + shown(type) + " is listed twice", "list each namespace once");
+      refuse(ep + ".type " + json_quoted(type) + " is listed twice", "list each namespace once");
     }
     b.namespaces.push_back(type);
   });
@@ -417,7 +418,7 @@ OciBundle parse_oci_config(std::string_view text, const std::string& dir) {
     if (key == "ociVersion") {
       std::string version = string_at(value, p);
       if (!is_version_1(version)) {
-        refuse(p + " " + shown(version) + " is not a 1.x version of the OCI runtime spec",
+        refuse(p + " " + json_quoted(version) + " is not a 1.x version of the OCI runtime spec",
                "kcr reads bundles of OCI runtime spec 1.x, as runc spec writes them");
       }
       has_version = true;
@@ -485,7 +486,7 @@ OciBundle read_oci_bundle(const std::string& dir) {
   // The same bound again: a file that grew since the stat is refused, not read whole.
   OciBundle b = parse_oci_config(read_file(path, kMaxOciConfigBytes), dir);
   if (::stat(b.root_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw Error("bundle " + dir + ": its root file system " + shown(b.root_path) +
+    throw Error("bundle " + dir + ": its root file system " + json_quoted(b.root_path) +
                     " (root.path) is not a directory",
                 "make the root file system there, such as rootfs/ beside config.json, or fix "
                 "root.path",

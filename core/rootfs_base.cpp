@@ -61,7 +61,7 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 
 // A path as it may be shown: control bytes from a hostile input become \xNN, and a long one is
 // cut.
-std::string shown(std::string_view path) {
+std::string shown_path(std::string_view path) {
   std::string out;
   for (unsigned char c : path.substr(0, 200)) {
     if (c < 0x20 || c == 0x7f) {
@@ -133,7 +133,7 @@ class Source {
   }
   [[noreturn]] void fail_entry(const std::string& name, const std::string& why,
                                const std::string& hint = {}) const {
-    fail("entry '" + shown(name) + "' " + why, hint);
+    fail("entry '" + shown_path(name) + "' " + why, hint);
   }
 
  private:
@@ -289,12 +289,12 @@ class Rules {
         continue;
       }
       if (it->second == Seen::symlink) {
-        m_source.fail_entry(path, "lies under '" + shown(it->first) +
+        m_source.fail_entry(path, "lies under '" + shown_path(it->first) +
                                       "', a symbolic link earlier in the input (extracting it "
                                       "would write through the link)");
       }
       if (it->second == Seen::file || it->second == Seen::other) {
-        m_source.fail_entry(path, "lies under '" + shown(it->first) +
+        m_source.fail_entry(path, "lies under '" + shown_path(it->first) +
                                       "', an earlier entry that is not a directory");
       }
       break;
@@ -303,7 +303,7 @@ class Rules {
   }
 
   void check_hardlink(const Entry& e) const {
-    std::string what = "is a hard link to '" + shown(e.link) + "'";
+    std::string what = "is a hard link to '" + shown_path(e.link) + "'";
     if (const char* problem = path_problem(e.link)) {
       m_source.fail_entry(e.path, what + ", which " + problem);
     }
@@ -400,7 +400,7 @@ class CanonicalTar {
         throw Error("internal error: a device node reached the canonical tar");
     }
     // ARCHIVE_WARN: a name not in the locale's character set, written as bytes (see CLocale).
-    check(archive_write_header(m_a.get(), ae.get()), "write '" + shown(e.path) + "' to");
+    check(archive_write_header(m_a.get(), ae.get()), "write '" + shown_path(e.path) + "' to");
     ++m_entries;
   }
 
@@ -681,7 +681,7 @@ class TarIn {
           m_source.fail("is not a tar archive, or is damaged: " + archive_message(m_a.get()),
                         k_format_hint);
         }
-        m_source.fail("cannot be read after entry '" + shown(last) +
+        m_source.fail("cannot be read after entry '" + shown_path(last) +
                       "': " + archive_message(m_a.get()));
       }
       if ((archive_format(m_a.get()) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR) {

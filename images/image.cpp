@@ -36,6 +36,8 @@ namespace kcr::images {
 
 namespace {
 
+using core::first_line;
+
 constexpr const char* k_kernel_metapackage = "linux-image-cloud-amd64";
 constexpr const char* k_deb_kernel_file = "vmlinuz";
 constexpr const char* k_source_kernel_file = "vmlinux";
@@ -75,10 +77,6 @@ void make_dirs(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create " + dir + ": " + ec.message());
-}
-
-std::string first_line(const std::string& text) {
-  return text.substr(0, text.find('\n'));
 }
 
 // "linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb" -> package and version.

@@ -26,6 +26,8 @@ namespace kcr::images {
 
 namespace {
 
+using core::first_line;
+
 constexpr const char* k_tools_hint =
     "install the kernel build tools: apt-get install linux-source-6.1 make gcc bc bison flex "
     "libelf-dev lz4 (scripts/build-source-kernel.sh does it)";
@@ -54,10 +56,6 @@ std::optional<SourceKernel> cached_kernel(const core::Config& cfg, const std::st
   std::string release = core::read_file(k.dir + "/release");
   k.release = release.substr(0, release.find('\n'));
   return k;
-}
-
-std::string first_line(const std::string& text) {
-  return text.substr(0, text.find('\n'));
 }
 
 void require_build_tools() {

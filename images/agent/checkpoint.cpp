@@ -44,7 +44,7 @@ constexpr std::size_t k_restore_log_tail = 4096;
 constexpr std::size_t k_log_max = 64 * 1024 * 1024;
 
 void make_dir(const std::string& path, mode_t mode = 0700) {
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
+  core::make_dir(path, mode);
 }
 
 void make_dirs(const std::string& path, mode_t mode = 0700) {

@@ -26,6 +26,8 @@ namespace kcr::agent {
 
 namespace {
 
+using core::make_dir;
+
 constexpr std::chrono::minutes k_tar_timeout{10};
 constexpr std::size_t k_etc_file_max = 64 * 1024;
 // The three files kcr writes for each workload and bind-mounts over its root's own (as CRI
@@ -33,10 +35,6 @@ constexpr std::size_t k_etc_file_max = 64 * 1024;
 constexpr const char* k_etc_files[] = {"hosts", "hostname", "resolv.conf"};
 std::string etc_image_name(const char* file) {
   return std::string("kcr-etc-") + file;
-}
-
-void make_dir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
 }
 
 // Runs tar with ARGS and fails with its output unless it exits 0.

@@ -8,13 +8,14 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace kcr::agent {
 
 namespace {
 
 void make_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + path);
+  core::make_dir(path, 0755);
 }
 
 // Mounts a FSTYPE of its own on AT unless one is there (another filesystem than its parent).

@@ -9,6 +9,7 @@
 #include "core/checkpoint_archive.hpp"
 #include "core/error.hpp"
 #include "core/fault.hpp"
+#include "core/files.hpp"
 #include "core/format.hpp"
 #include "core/names.hpp"
 #include "vm/checkpoint.hpp"
@@ -21,12 +22,9 @@ namespace kcr::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using core::seconds_since;
 
 constexpr std::chrono::minutes k_lazy_limit{10};
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // Throws kcr::Error unless "criu check --feature FEATURE" passes in the guest.
 void require_feature(vm::VmSession& session, const std::string& feature, const std::string& why,

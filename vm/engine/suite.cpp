@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/time.hpp"
 #include "images/image.hpp"
 #include "vm/checkpoint.hpp"
@@ -24,10 +25,7 @@ namespace kcr::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using core::seconds_since;
 
 // The lines of an error worth showing first: CRIU's own "Error (...)" lines.
 std::string with_criu_errors_first(const std::string& text) {
