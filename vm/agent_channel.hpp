@@ -5,8 +5,16 @@
 #include <functional>
 
 #include "agent.pb.h"
+#include "core/error.hpp"
 
 namespace kcr::vm {
+
+// What wait_hello throws when TIMEOUT passed without a hello (the channel still open):
+// callers retry on a fresh channel or name their own limit by catching this type.
+class HelloTimeout : public Error {
+ public:
+  HelloTimeout() : Error("the agent did not say hello in time") {}
+};
 
 // What kcr says to a guest's agent, whatever carries it: the virtio-serial
 // socket of a real VM (AgentClient) or a fake agent in the engine's tests.
@@ -16,7 +24,8 @@ class AgentChannel {
   virtual ~AgentChannel() = default;
 
   // Waits up to TIMEOUT for the agent's hello. STILL_ALIVE is called between
-  // waits and should throw when waiting is pointless (the VM exited).
+  // waits and should throw when waiting is pointless (the VM exited). Throws HelloTimeout
+  // when TIMEOUT passes.
   virtual proto::Hello wait_hello(std::chrono::milliseconds timeout,
                                   const std::function<void()>& still_alive = {}) = 0;
 

@@ -77,7 +77,7 @@ proto::Hello AgentClient::wait_hello(std::chrono::milliseconds timeout,
   for (;;) {
     if (still_alive) still_alive();
     auto now = Clock::now();
-    if (now >= deadline) throw Error("the agent did not say hello in time");
+    if (now >= deadline) throw HelloTimeout();
     proto::Request req;
     req.mutable_hello();
     write_request(req);
@@ -135,7 +135,8 @@ uint64_t AgentClient::write_request(proto::Request request) {
   try {
     m_stream.write(payload, std::chrono::seconds(30));
   } catch (const Error&) {
-    if (m_why_closed && !m_why_closed().empty()) throw_closed("");
+    std::string why = m_why_closed ? m_why_closed() : std::string();
+    if (!why.empty()) throw Error(why);
     throw;
   }
   return id;

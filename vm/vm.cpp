@@ -174,16 +174,15 @@ proto::Hello boot(const core::Config& cfg, const VmStartOptions& options, Backen
     if (!backend.alive(info)) throw Error("the VM exited while the guest was booting");
   };
   proto::Hello h;
+  const std::string hint =
+      "the guest's serial log is below; 'boot_timeout' in the config file raises the limit";
   try {
     h = agent->wait_hello(wait, still_alive);
+  } catch (const HelloTimeout&) {
+    throw Error("the guest's agent did not answer within " + std::to_string(wait.count()) + " s",
+                hint);
   } catch (const Error& e) {
-    std::string msg = e.what();
-    if (msg == "the agent did not say hello in time") {
-      msg = "the guest's agent did not answer within " + std::to_string(wait.count()) + " s";
-    }
-    throw Error(msg,
-                "the guest's serial log is below; 'boot_timeout' in the config file "
-                "raises the limit");
+    throw Error(e.what(), hint);
   }
   if (h.protocol_version() != kcr::k_protocol_version) {
     throw Error("the guest's agent speaks protocol " + std::to_string(h.protocol_version()) +
@@ -395,6 +394,24 @@ VmInfo get_vm(const core::Config& cfg, const std::string& name) {
   return *info;
 }
 
+AgentConnection connect_running_agent(Backend& backend, const VmInfo& info,
+                                      const std::function<void()>& still_alive, int tries,
+                                      std::chrono::milliseconds each) {
+  for (int attempt = 1;; ++attempt) {
+    AgentConnection c;
+    c.agent = backend.connect_agent(info);
+    try {
+      c.hello = c.agent->wait_hello(each, still_alive);
+      return c;
+    } catch (const HelloTimeout&) {
+      if (attempt >= tries) throw;
+      core::log(core::LogLevel::debug, "VM '" + info.name + "': no hello within " +
+                                           std::to_string(each.count()) +
+                                           " ms, connecting to its agent again");
+    }
+  }
+}
+
 VmSession::VmSession(const core::Config& cfg, const std::string& name,
                      std::chrono::seconds lock_wait) {
   m_info = get_vm(cfg, name);
@@ -402,26 +419,11 @@ VmSession::VmSession(const core::Config& cfg, const std::string& name,
   m_lock = lock_vm_dir(m_info.dir, name, lock_wait);
   core::fault_register_vm(name, m_info.pid);
   try {
-    auto still_alive = [&] {
+    auto c = connect_running_agent(*m_backend, m_info, [&] {
       if (!alive()) throw Error("it exited");
-    };
-    // A running VM's agent answers in milliseconds. Silence on a channel that stays open is
-    // a connection gone wrong on the way (a libvirt daemon that has just restarted can hand
-    // out a stream that carries nothing): a fresh one gets through. Three tries, 5 s each.
-    for (int attempt = 1;; ++attempt) {
-      m_agent = m_backend->connect_agent(m_info);
-      try {
-        m_hello = m_agent->wait_hello(std::chrono::seconds(5), still_alive);
-        break;
-      } catch (const Error& e) {
-        if (attempt == 3 || std::string_view(e.what()) != "the agent did not say hello in time") {
-          throw;
-        }
-        core::log(core::LogLevel::debug,
-                  "VM '" + name + "': no hello within 5 s, connecting to its agent again");
-        m_agent.reset();
-      }
-    }
+    });
+    m_agent = std::move(c.agent);
+    m_hello = std::move(c.hello);
   } catch (const Error& e) {
     throw e.with_context("VM '" + name + "'");
   }

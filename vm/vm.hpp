@@ -49,6 +49,19 @@ VmInfo get_vm(const core::Config& cfg, const std::string& name);
 // The last LINES lines of the VM's serial log (empty when there is none).
 std::string serial_tail(const VmInfo& info, std::size_t lines);
 
+// A running VM's agent answers in milliseconds. Silence on a channel that stays open is a
+// connection gone wrong on the way (a libvirt daemon that has just restarted can hand out a
+// stream that carries nothing), and a fresh one gets through: connects to INFO's agent and
+// waits EACH for its hello, up to TRIES channels. STILL_ALIVE as for wait_hello. Throws
+// HelloTimeout when every channel stayed silent, other errors at once.
+struct AgentConnection {
+  std::unique_ptr<AgentChannel> agent;
+  proto::Hello hello;
+};
+AgentConnection connect_running_agent(Backend& backend, const VmInfo& info,
+                                      const std::function<void()>& still_alive, int tries = 3,
+                                      std::chrono::milliseconds each = std::chrono::seconds(5));
+
 // Exclusive use of one running VM: holds its lock and a connection to its
 // agent for as long as it lives, so two kcr commands never drive one VM at once.
 class VmSession {

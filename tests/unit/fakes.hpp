@@ -36,6 +36,8 @@ struct FakeGuest {
   std::string kernel = "6.1.0-test";
   std::string criu = "3.17.1";
   bool alive = true;
+  int silent_channels = 0;  // the next N agent channels connected carry nothing
+  int channels = 0;         // agent channels connected
   std::map<std::string, Workload> workloads;
   std::map<std::string, std::set<std::string>> staging;  // staging -> paths
   bool lazy_server = false;                              // a lazy dump's page server runs
@@ -65,12 +67,12 @@ struct FakeGuest {
 
 class FakeAgent final : public vm::AgentChannel {
  public:
-  explicit FakeAgent(FakeGuest& g) : m_g(g) {}
+  explicit FakeAgent(FakeGuest& g, bool silent = false) : m_g(g), m_silent(silent) {}
 
   proto::Hello wait_hello(std::chrono::milliseconds,
                           const std::function<void()>& still_alive) override {
     if (still_alive) still_alive();
-    if (!m_g.alive) throw Error("the agent did not say hello in time");
+    if (!m_g.alive || m_silent) throw vm::HelloTimeout();
     proto::Hello h;
     h.set_protocol_version(kcr::k_protocol_version);
     h.set_kernel_release(m_g.kernel);
@@ -298,6 +300,7 @@ class FakeAgent final : public vm::AgentChannel {
   }
 
   FakeGuest& m_g;
+  bool m_silent = false;
   uint64_t m_cursor = 0;  // the next free page of the out disk in this dump
   bool m_disk = false;    // this dump's images go through the out disk
   uint64_t m_next = 0;
@@ -334,7 +337,11 @@ class FakeBackend final : public vm::Backend {
   }
   void terminate(const vm::VmInfo& info, bool) override { guests.erase(info.name); }
   std::unique_ptr<vm::AgentChannel> connect_agent(const vm::VmInfo& info) override {
-    return std::make_unique<FakeAgent>(guests[info.name]);
+    FakeGuest& g = guests[info.name];
+    ++g.channels;
+    bool silent = g.silent_channels > 0;
+    if (silent) --g.silent_channels;
+    return std::make_unique<FakeAgent>(g, silent);
   }
   UniqueFd connect_console(const vm::VmInfo&) override { return {}; }
   std::string serial_log_path(const vm::VmInfo& info) const override {

@@ -146,3 +146,34 @@ TEST(Registry, RecordNamesTheBackendAndListFindsIt) {
   std::string record = core::read_file(h.cfg.state_dir + "/vms/a/vm.yaml");
   EXPECT_NE(record.find("backend: fake"), std::string::npos);
 }
+
+// A running VM's agent that stays silent on a channel gets a fresh one, up to three; a VM
+// that exited is an error at once, without more channels.
+TEST(AgentReconnect, SilentChannelsAreRetriedThreeTimesAtMost) {
+  test::FakeBackend b;
+  vm::VmInfo info;
+  info.name = "a";
+  b.guests["a"].silent_channels = 2;
+  auto c = vm::connect_running_agent(b, info, {}, 3, std::chrono::milliseconds(1));
+  EXPECT_EQ(c.hello.protocol_version(), kcr::k_protocol_version);
+  EXPECT_EQ(b.guests["a"].channels, 3);
+
+  b.guests["a"].channels = 0;
+  b.guests["a"].silent_channels = 3;
+  EXPECT_THROW(vm::connect_running_agent(b, info, {}, 3, std::chrono::milliseconds(1)),
+               vm::HelloTimeout);
+  EXPECT_EQ(b.guests["a"].channels, 3);
+
+  b.guests["a"].channels = 0;
+  b.guests["a"].silent_channels = 1;
+  try {
+    vm::connect_running_agent(
+        b, info, [] { throw Error("it exited"); }, 3, std::chrono::milliseconds(1));
+    FAIL() << "a VM that exited was waited for";
+  } catch (const vm::HelloTimeout&) {
+    FAIL() << "a VM that exited was reported as silent";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "it exited");
+  }
+  EXPECT_EQ(b.guests["a"].channels, 1);
+}
