@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets everything up (scripts/setup.sh) and runs the whole test suite:
+# Sets everything up (scripts/setup.sh --test-tools) and runs the whole test suite:
 #  1. unit and integration tests (real QEMU, real guest kernel, real CRIU)
 #  2. with a kernel built from source (cached, or KCR_TEST_SOURCE_KERNEL=1): its image
 #     checked and cycled
@@ -23,7 +23,7 @@ stage() {
   echo "== $* ($((t / 60)) min $((t % 60)) s so far)"
 }
 
-"$root/scripts/setup.sh" </dev/null
+"$root/scripts/setup.sh" --test-tools </dev/null
 stage "building the tests"
 cmake --build "$root/build"
 

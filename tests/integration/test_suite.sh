@@ -52,7 +52,7 @@ expect_contains "compare a report with itself" "0 of $((2 * n)) cases changed" \
 # The HTML page in a real browser: it renders, and its script drew one bar group per scenario.
 chromium=$(command -v chromium || true)
 if [ -z "$chromium" ]; then
-  fail "chromium is not installed (scripts/setup.sh installs it)"
+  fail "chromium is not installed (scripts/setup.sh --test-tools installs it)"
 else
   flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
     --disable-background-networking --disable-component-update --disable-sync)
