@@ -16,7 +16,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <random>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -343,8 +342,7 @@ class CanonicalTar {
       : m_source(source),
         m_store(std::move(store_dir)),
         m_a(archive_write_new(), archive_write_free) {
-    std::random_device rd;
-    m_partial = fmt::format("{}/.partial-{:08x}{:08x}", m_store, rd(), rd());
+    m_partial = m_store + "/.partial-" + random_suffix();
     m_fd.reset(::open(m_partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!m_fd) {
       m_partial.clear();

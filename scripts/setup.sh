@@ -53,7 +53,7 @@ packages=(
   # (not built here: scripts/build-source-kernel.sh does, ~11 minutes on 2 cores)
   linux-source-6.1 make gcc bc bison flex libelf-dev lz4 xz-utils
 )
-# Only the tests': kcr suite's HTML report is checked in a real browser (16 of the 45 s
+# Only the tests': kcr suite's HTML report is checked in a real browser (16 of the 43 s
 # that installing everything takes on a fresh machine).
 if [ "$test_tools" -eq 1 ]; then packages+=(chromium); fi
 missing=()

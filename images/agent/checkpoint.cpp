@@ -43,14 +43,10 @@ constexpr std::chrono::seconds k_exit_wait{3};
 constexpr std::size_t k_restore_log_tail = 4096;
 constexpr std::size_t k_log_max = 64 * 1024 * 1024;
 
-void make_dir(const std::string& path, mode_t mode = 0700) {
-  core::make_dir(path, mode);
-}
-
 void make_dirs(const std::string& path, mode_t mode = 0700) {
   for (std::size_t pos = 1; pos <= path.size(); ++pos) {
     if (pos != path.size() && path[pos] != '/') continue;
-    make_dir(path.substr(0, pos), mode);
+    core::make_dir(path.substr(0, pos), mode);
   }
 }
 
@@ -199,7 +195,7 @@ proto::CheckpointReply Checkpointer::checkpoint(std::uint64_t id,
   // dump drops its own directory and every round.
   TreeGuard guard(dir);
   TreeGuard rounds_guard(pre_dump ? std::string() : rounds_dir);
-  make_dir(target.work_dir);
+  core::make_dir(target.work_dir, 0700);
 
   // CRIU cannot seize the tasks of a frozen cgroup (an engine froze it first): thaw it.
   for (const auto& group : thaw_cgroup_of(pid)) {
@@ -602,7 +598,7 @@ proto::RestoreReply Checkpointer::restore(std::uint64_t id, const proto::Restore
     target.cgroup_root = workload_cgroup(request.name());
   }
   std::vector<std::string> argv = core::criu_restore_argv(criu_binary(), target, request.options());
-  make_dir(target.work_dir);
+  core::make_dir(target.work_dir, 0700);
   ::unlink(target.pid_file.c_str());  // --pidfile refuses an existing file
   const std::string log_path = target.work_dir + "/" + target.log_file;
 

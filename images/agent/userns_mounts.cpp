@@ -14,13 +14,9 @@ namespace kcr::agent {
 
 namespace {
 
-void make_dir(const std::string& path) {
-  core::make_dir(path, 0755);
-}
-
 // Mounts a FSTYPE of its own on AT unless one is there (another filesystem than its parent).
 void mount_once(const std::string& fstype, const std::string& at, const std::string& parent) {
-  make_dir(at);
+  core::make_dir(at, 0755);
   struct stat here {
   }, above{};
   if (::stat(at.c_str(), &here) != 0 || ::stat(parent.c_str(), &above) != 0) {
@@ -55,7 +51,7 @@ std::vector<core::CriuRestoreTarget::ExternalMount> userns_external_sources() {
   static const std::map<std::string, std::string> fstype = {
       {"/sys", "sysfs"}, {"/sys/fs/cgroup", "cgroup2"}, {"/dev", "devtmpfs"}};
   const std::string ext = "/run/kcr-ext";
-  make_dir(ext);
+  core::make_dir(ext, 0755);
   std::vector<core::CriuRestoreTarget::ExternalMount> out;
   for (const auto& path : core::k_userns_external_mounts) {
     auto it = fstype.find(path);
@@ -72,7 +68,7 @@ std::vector<core::CriuRestoreTarget::ExternalMount> userns_external_sources() {
 
 std::string bare_root() {
   const std::string at = "/run/kcr-root";
-  make_dir(at);
+  core::make_dir(at, 0755);
   struct stat here {
   }, root{};
   if (::stat(at.c_str(), &here) != 0 || ::stat("/", &root) != 0) throw_errno("stat " + at);
