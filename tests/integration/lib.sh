@@ -97,7 +97,11 @@ wait_for() {
 kill_midway() {
   local pattern=$1 victim=$2
   shift 2
-  "$@" >"$KCR_TEST_TMP/midway.out" 2>"$KCR_TEST_TMP/midway.err" &
+  # Emptied here, not by the background job's redirection: that runs in the child, after this
+  # shell may already have read the previous call's stderr and matched PATTERN there.
+  : >"$KCR_TEST_TMP/midway.out"
+  : >"$KCR_TEST_TMP/midway.err"
+  "$@" >>"$KCR_TEST_TMP/midway.out" 2>>"$KCR_TEST_TMP/midway.err" &
   local job=$! seen=0
   for _ in $(seq 1 600); do
     if grep -q -- "$pattern" "$KCR_TEST_TMP/midway.err"; then seen=1 && break; fi
