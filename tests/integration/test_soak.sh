@@ -2,7 +2,7 @@
 # Soak: many cycles in a row on the counter and on a 10 MB buffer, with no
 # failure, and no leak: the agent's open fds, the guest's process count and
 # kcr's resident memory stay flat from cycle 10 on. KCR_SOAK_COUNT sets the
-# count (CI: 30; scripts/soak runs 100).
+# count (CI: 30, 20 in the sanitized pass; scripts/soak runs 100).
 source "$(dirname "$0")/lib.sh"
 count=${KCR_SOAK_COUNT:-30}
 sanitized=0
