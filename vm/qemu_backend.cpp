@@ -79,6 +79,10 @@ QemuSpec guest_spec(const VmStartOptions& options, Accel accel, const std::strin
   spec.cpus = options.cpus;
   spec.accel = accel;
   if (accel == Accel::tcg) spec.tsc_khz = host_tsc_khz();
+  // KCR_TCG_STRING_OPS=1 keeps the guest kernel's string instructions under TCG (to compare).
+  if (const char* keep = std::getenv("KCR_TCG_STRING_OPS"); keep && std::string(keep) == "1") {
+    spec.tcg_plain_copies = false;
+  }
   spec.extra_append = options.extra_append;
   // Agent-side fault injection for the tests (core/fault.hpp), checked before it
   // reaches the kernel command line.

@@ -16,6 +16,7 @@ std::string kernel_cmdline(const QemuSpec& spec) {
   // into QEMU exiting, which kcr notices, instead of a hung VM.
   std::string line = "console=ttyS0 panic=1 rdinit=/init";
   if (spec.tsc_khz) line += " tsc_early_khz=" + std::to_string(*spec.tsc_khz);
+  if (spec.accel == Accel::tcg && spec.tcg_plain_copies) line += " clearcpuid=erms,rep_good";
   for (const auto& extra : spec.extra_append) line += " " + extra;
   return line;
 }

@@ -20,6 +20,10 @@ struct QemuSpec {
   unsigned cpus = 1;
   Accel accel = Accel::tcg;
   std::optional<uint64_t> tsc_khz;  // passed as tsc_early_khz (guest.md: TCG boots hang without)
+  // Under TCG the guest kernel is told to forget ERMS and REP_GOOD, so its memcpy, copy to and
+  // from user space and page clearing use plain loops: TCG runs `rep movsb`/`rep stosb` one
+  // byte per step, and those loops at the host's speed (ARCHITECTURE.md has the numbers).
+  bool tcg_plain_copies = true;
   std::vector<std::string> extra_append;
   // Raw virtio-blk disks (vm/data_disk.hpp): each a file and the serial the guest finds it by.
   struct Disk {

@@ -38,6 +38,26 @@ else
 fi
 expect_eq "hostname is the workload name" "other" "$(kcr exec demo other -- hostname)"
 
+# Under TCG the guest kernel copies and clears memory with plain loops: the string instructions
+# it would pick (ERMS, REP_GOOD) run one byte per step there. Under KVM it keeps them.
+accel=$(kcr vm ls --json | grep -o '"name":"demo"[^}]*' | sed -n 's/.*"accel":"\([a-z]*\)".*/\1/p')
+flags=$(kcr exec demo other -- grep -m1 '^flags' /proc/cpuinfo)
+if [ "$accel" = tcg ]; then
+  expect_contains "TCG: the kernel is told to forget them" "clearcpuid=erms,rep_good" \
+    "$(kcr exec demo other -- cat /proc/cmdline)"
+  expect_not_contains "TCG: no rep_good in the guest's CPU flags" " rep_good" "$flags"
+  expect_not_contains "TCG: no erms in the guest's CPU flags" " erms" "$flags"
+  KCR_TCG_STRING_OPS=1 kcr -q vm start strings --memory 256M >/dev/null || fail "vm start strings"
+  kcr run strings --name w -- sleep 1000 >/dev/null
+  expect_contains "KCR_TCG_STRING_OPS=1 keeps them" " rep_good" \
+    "$(kcr exec strings w -- grep -m1 '^flags' /proc/cpuinfo)"
+  kcr -q vm stop strings >/dev/null
+else
+  expect_eq "accel is kvm when not tcg" "kvm" "$accel"
+  expect_not_contains "KVM: the kernel keeps the CPU's string instructions" "clearcpuid" \
+    "$(kcr exec demo other -- cat /proc/cmdline)"
+fi
+
 # -e and the other options may come in any order before "--"; what follows "--" is the
 # command's, its own options (sh -c) included.
 kcr run demo --name envy -e A=1 -- sh -c 'echo $A > /tmp/a; sleep 1000' >/dev/null

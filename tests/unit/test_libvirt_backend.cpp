@@ -42,6 +42,7 @@ TEST(LibvirtBackend, DomainIsMicrovmWithKcrDevicesInTheStateDir) {
   EXPECT_TRUE(has(x, "<kernel>/c/vmlinuz</kernel>"));
   EXPECT_TRUE(has(x, "<initrd>/c/init&amp;rd.cpio</initrd>"));  // escaped
   EXPECT_TRUE(has(x, "rdinit=/init"));
+  EXPECT_TRUE(has(x, "clearcpuid=erms,rep_good"));  // TCG: plain copy loops, as for QEMU's
   EXPECT_TRUE(has(x, " kcr.x=1</cmdline>"));
   EXPECT_TRUE(has(x, "<target type='virtio' name='kcr.agent'/>"));
   EXPECT_TRUE(has(x, "path='/run/kcr/vms/demo/agent.sock'"));
@@ -59,6 +60,7 @@ TEST(LibvirtBackend, KvmAndNoDacLabel) {
   EXPECT_TRUE(has(x, "<cpu mode='host-passthrough'/>"));
   EXPECT_FALSE(has(x, "seclabel"));
   EXPECT_FALSE(has(x, "tsc_early_khz"));
+  EXPECT_FALSE(has(x, "clearcpuid"));
 }
 
 TEST(LibvirtBackend, IsRegisteredAndDefaultsItsUri) {

@@ -78,10 +78,24 @@ TEST(QemuCommand, EveryVmHasAMigrationLinkToItsPeerSocket) {
 
 TEST(QemuCommand, CmdlineCarriesTheHostTscFrequency) {
   auto s = spec();
+  s.accel = Accel::kvm;
   EXPECT_EQ(kernel_cmdline(s), "console=ttyS0 panic=1 rdinit=/init tsc_early_khz=2096016");
   s.tsc_khz.reset();
   s.extra_append = {"loglevel=4"};
   EXPECT_EQ(kernel_cmdline(s), "console=ttyS0 panic=1 rdinit=/init loglevel=4");
+}
+
+TEST(QemuCommand, TcgGuestsCopyWithPlainLoopsNotStringInstructions) {
+  auto s = spec();
+  s.accel = Accel::tcg;
+  EXPECT_EQ(kernel_cmdline(s),
+            "console=ttyS0 panic=1 rdinit=/init tsc_early_khz=2096016 clearcpuid=erms,rep_good");
+  s.tcg_plain_copies = false;  // KCR_TCG_STRING_OPS=1
+  EXPECT_EQ(kernel_cmdline(s), "console=ttyS0 panic=1 rdinit=/init tsc_early_khz=2096016");
+  // Under KVM the CPU's own fast strings are the fast way.
+  s.tcg_plain_copies = true;
+  s.accel = Accel::kvm;
+  EXPECT_EQ(kernel_cmdline(s).find("clearcpuid"), std::string::npos);
 }
 
 TEST(QemuCommand, ParsesTscFromCpuinfo) {
