@@ -10,6 +10,14 @@ using namespace kcr::cli;
 
 namespace {
 
+SuiteCase a_case(const char* scenario, const char* mode, Outcome outcome) {
+  SuiteCase c;
+  c.scenario = scenario;
+  c.mode = mode;
+  c.outcome = outcome;
+  return c;
+}
+
 SuiteResult sample() {
   SuiteResult r;
   r.image = "default";
@@ -18,16 +26,16 @@ SuiteResult sample() {
   r.started = "2026-12-02T00:00:00Z";
   r.seconds = 12.5;
   r.count = 2;
-  SuiteCase a{.scenario = "pipes", .mode = "cycle", .outcome = Outcome::pass};
+  SuiteCase a = a_case("pipes", "cycle", Outcome::pass);
   a.dump_s = 0.8;
   a.restore_s = 0.6;
   a.image_bytes = 532 * 1024;
   a.rounds = 2;
-  SuiteCase b{.scenario = "pipes", .mode = "restart", .outcome = Outcome::pass};
-  SuiteCase c{.scenario = "netns", .mode = "cycle", .outcome = Outcome::xfail};
+  SuiteCase b = a_case("pipes", "restart", Outcome::pass);
+  SuiteCase c = a_case("netns", "cycle", Outcome::xfail);
   c.xfail = "CRIU 3.17 cannot dump <this> & that";
   c.detail = "dump failed\nError (criu/net.c:1): boom \x01";
-  SuiteCase d{.scenario = "timers", .mode = "migrate", .outcome = Outcome::fail};
+  SuiteCase d = a_case("timers", "migrate", Outcome::fail);
   d.detail = "Error (criu/timer.c:2): lost </script><b>";
   r.cases = {a, b, c, d};
   return r;
