@@ -363,8 +363,7 @@ std::optional<std::pair<unsigned, std::string>> image_of_path(const std::string&
   return std::make_pair(round, path.substr(slash + 8));
 }
 
-void CheckpointStore::verify(const CheckpointManifest& m,
-                             const std::set<std::string>& hashed_by_caller) const {
+void CheckpointStore::verify(const CheckpointManifest& m) const {
   std::string base = dir(m.name);
   // A manifest cut after a whole line still parses, listing fewer files: a
   // file it does not list gives that away before a partial upload could.
@@ -394,7 +393,7 @@ void CheckpointStore::verify(const CheckpointManifest& m,
                       " bytes, the manifest says " + std::to_string(f.size),
                   "the checkpoint is damaged and cannot be restored");
     }
-    if (!hashed_by_caller.count(f.path) && sha256_file_hex(path) != f.sha256) {
+    if (sha256_file_hex(path) != f.sha256) {
       throw Error(
           "checkpoint '" + m.name + "': file " + f.path + " does not match its sha256 digest",
           "the checkpoint is damaged and cannot be restored");

@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -104,11 +103,8 @@ class CheckpointStore {
 
   // Re-hashes every file and compares with the manifest, then checks the
   // CRIU images' magics and framing; throws kcr::Error naming the first file
-  // that is missing, resized, altered or not a CRIU image of its kind. Files in
-  // HASHED_BY_CALLER are checked for presence and size only: the caller compares
-  // their SHA-256 as it reads them anyway (a restore, while it uploads them).
-  void verify(const CheckpointManifest& m,
-              const std::set<std::string>& hashed_by_caller = {}) const;
+  // that is missing, resized, altered or not a CRIU image of its kind.
+  void verify(const CheckpointManifest& m) const;
 
   void remove(const std::string& name);
 

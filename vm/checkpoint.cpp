@@ -18,7 +18,6 @@
 #include "core/files.hpp"
 #include "core/log.hpp"
 #include "core/names.hpp"
-#include "core/sha256.hpp"
 #include "core/time.hpp"
 #include "kcr/version.hpp"
 #include "vm/data_disk.hpp"
@@ -358,8 +357,7 @@ void drop_staging(VmSession& session, const std::string& staging) {
 
 std::string stage_files(VmSession& session, const std::string& staging, const std::string& dir,
                         const std::vector<core::CheckpointFile>& files,
-                        const core::OnTransfer& on_transfer, const std::string& phase,
-                        bool check_sha256) {
+                        const core::OnTransfer& on_transfer, const std::string& phase) {
   uint64_t total = 0;
   for (const auto& f : files) total += f.size;
   core::TransferMeter meter(on_transfer, phase, "sent", total);
@@ -394,8 +392,6 @@ std::string stage_files(VmSession& session, const std::string& staging, const st
     if (!fd) throw_errno("open " + path);
     uint64_t offset = 0;
     core::Checksum64 checksum;
-    std::optional<core::Sha256> sha;
-    if (check_sha256) sha.emplace();
     for (;;) {
       // A piece the disk can no longer hold goes inline, in the port's chunk size.
       const bool to_disk = disk && cursor <= disk->size() && k_disk_piece <= disk->size() - cursor;
@@ -427,11 +423,6 @@ std::string stage_files(VmSession& session, const std::string& staging, const st
       }
       bool last = offset + n >= f.size;
       checksum.update(buf.data(), n);
-      if (sha) sha->update(buf.data(), n);
-      if (sha && last && sha->hex_digest() != f.sha256) {
-        throw Error("file " + f.path + " does not match its sha256 digest",
-                    "the checkpoint is damaged and cannot be restored");
-      }
       proto::Request req;
       auto* p = req.mutable_put_file();
       p->set_staging(staging);
@@ -488,17 +479,7 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
   core::validate_name("workload name", name);
   check_compatible(m, session.hello(), force);
   core::CheckpointStore store(cfg.data_dir);
-  std::vector<core::CheckpointFile> files;
-  std::set<std::string> uploaded;
-  for (const auto& f : m.files) {
-    if (is_image_file(f.path) && !(staged && staged->paths.count(f.path))) {
-      files.push_back(f);
-      uploaded.insert(f.path);
-    }
-  }
-  // What the upload reads it hashes as it goes, so those files are read once, not twice: the
-  // verification checks their sizes and the images' framing here, their digests on the way.
-  if (plan.verify_first) store.verify(m, uploaded);
+  if (plan.verify_first) store.verify(m);
 
   std::string staging = staged ? staged->staging : new_staging_name();
   auto drop = [&] { drop_staging(session, staging); };
@@ -507,6 +488,10 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
   std::string restore_log;
   try {
     auto upload_start = Clock::now();
+    std::vector<core::CheckpointFile> files;
+    for (const auto& f : m.files) {
+      if (is_image_file(f.path) && !(staged && staged->paths.count(f.path))) files.push_back(f);
+    }
     if (!m.rootfs_digest.empty()) {
       put_base(session, m.rootfs_digest,
                base_for_restore(cfg, m.rootfs_digest, plan.rootfs_path,
@@ -514,8 +499,7 @@ RestoreResult restore_checkpoint(const core::Config& cfg, VmSession& session,
                plan.on_transfer);
     }
     result.channel = stage_files(session, staging, store.dir(m.name), files, plan.on_transfer,
-                                 "upload of '" + m.name + "' to VM '" + session.info().name + "'",
-                                 plan.verify_first);
+                                 "upload of '" + m.name + "' to VM '" + session.info().name + "'");
     result.upload_ms = ms_since(upload_start);
     core::fault_point("restore.before-criu");
 

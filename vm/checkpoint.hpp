@@ -91,13 +91,10 @@ std::string new_staging_name();
 
 // Sends FILES (paths relative to DIR) into the VM's staging area STAGING,
 // each checked there against its checksum, reporting the bytes sent as PHASE
-// to ON_TRANSFER; throws kcr::Error on failure. With CHECK_SHA256, each file's
-// bytes are also hashed as they are read and compared with its manifest digest
-// before its last piece goes: a damaged file fails the upload, never reaches CRIU.
+// to ON_TRANSFER; throws kcr::Error on failure.
 std::string stage_files(VmSession& session, const std::string& staging, const std::string& dir,
                         const std::vector<core::CheckpointFile>& files,
-                        const core::OnTransfer& on_transfer = {}, const std::string& phase = {},
-                        bool check_sha256 = false);
+                        const core::OnTransfer& on_transfer = {}, const std::string& phase = {});
 
 // Removes a staging area (errors ignored: the VM may be gone).
 void drop_staging(VmSession& session, const std::string& staging);

@@ -78,8 +78,7 @@ expect_not_contains "clone gone after checkpoint" "running" "$(kcr ps demo | gre
 kcr restore demo c2 >/dev/null || fail "restore c2"
 expect_contains "clone back" "running" "$(kcr ps demo | grep '^clone ')"
 
-# A damaged checkpoint is refused before CRIU sees it (its digests are checked as it is
-# uploaded), and stays as it was.
+# A damaged checkpoint is refused before anything is sent, and stays as it was.
 kcr checkpoint demo counter -o c3 --leave-running >/dev/null || fail "checkpoint c3"
 dir=$(kcr checkpoints show c3 --json | sed -n 's/.*"directory":"\([^"]*\)".*/\1/p')
 img=$(ls "$dir"/images/pages-*.img | head -1)
